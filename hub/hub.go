@@ -83,7 +83,9 @@ type Authorizer interface {
 type AuthorizerFunc func(p Principal, entity ID, action string) error
 
 // Authorize calls f.
-func (f AuthorizerFunc) Authorize(p Principal, entity ID, action string) error { return f(p, entity, action) }
+func (f AuthorizerFunc) Authorize(p Principal, entity ID, action string) error {
+	return f(p, entity, action)
+}
 
 // Outcome is how a command ended, as the audit log records it.
 type Outcome string
@@ -124,6 +126,7 @@ type Options struct {
 	Now      func() time.Time // wall clock for event times; time.Now if nil
 	FirstSeq uint64           // the first event's sequence number (continue after a restart)
 	Auditor  Auditor          // nil: commands are not audited
+	Liveness *Liveness        // nil: the hub makes its own
 }
 
 // Hub holds the entities, their state and the bus.
@@ -136,7 +139,7 @@ type Hub struct {
 	entities map[ID]*entry
 	seq      uint64
 	authz    map[string]Authorizer
-	live     Liveness
+	live     *Liveness
 }
 
 // New returns an empty hub.
@@ -144,6 +147,10 @@ func New(opts Options) *Hub {
 	h := &Hub{now: opts.Now, auditor: opts.Auditor, entities: map[ID]*entry{}, authz: map[string]Authorizer{}}
 	if h.now == nil {
 		h.now = time.Now
+	}
+	h.live = opts.Liveness
+	if h.live == nil {
+		h.live = new(Liveness)
 	}
 	if opts.FirstSeq > 0 {
 		h.seq = opts.FirstSeq - 1
@@ -155,7 +162,7 @@ func New(opts Options) *Hub {
 func (h *Hub) Bus() *Bus { return &h.bus }
 
 // Liveness is the registry of the loops the watchdog watches.
-func (h *Hub) Liveness() *Liveness { return &h.live }
+func (h *Hub) Liveness() *Liveness { return h.live }
 
 // Seq is the last event's sequence number.
 func (h *Hub) Seq() uint64 {
@@ -179,14 +186,15 @@ func (h *Hub) Register(e Entity, initial map[string]Value) error {
 	if _, err := ParseID(string(e.ID)); err != nil {
 		return err
 	}
-	if e.Handler == nil && hasActions(e) {
+	// The hub carries out a virtual entity's "set" itself, nothing else.
+	if e.Handler == nil && (len(e.Actions) > 0 || !e.Virtual && hasActions(e)) {
 		return fmt.Errorf("%s: has actions but no handler", e.ID)
 	}
 	if e.Name == "" {
 		e.Name = string(e.ID)
 	}
-	e.Attrs = append([]AttrSpec(nil), e.Attrs...)
-	e.Actions = append([]ActionSpec(nil), e.Actions...)
+	e.Attrs = cloneSpecs(e.Attrs)
+	e.Actions = cloneActions(e.Actions)
 	sc, err := newSchema(e.ID, e.Attrs, e.Actions)
 	if err != nil {
 		return err
@@ -200,6 +208,9 @@ func (h *Hub) Register(e Entity, initial map[string]Value) error {
 		v = spec.withUnit(v)
 		if v.Type() != spec.Type {
 			return fmt.Errorf("%s: attribute %q: initial value is %v, want %v", e.ID, name, v.Type(), spec.Type)
+		}
+		if !v.finite() {
+			return fmt.Errorf("%s: attribute %q: initial value %v is not a finite number", e.ID, name, v)
 		}
 		state[name] = v
 	}
@@ -255,6 +266,9 @@ func (h *Hub) Update(id ID, source string, cause Principal, attrs map[string]Val
 		v = spec.withUnit(v)
 		if v.Type() != spec.Type {
 			return 0, fmt.Errorf("%s: attribute %q: got %v, want %v", id, name, v.Type(), spec.Type)
+		}
+		if !v.finite() { // it could not be written as JSON
+			return 0, fmt.Errorf("%s: attribute %q: %v is not a finite number", id, name, v)
 		}
 		if old := en.state[name]; !old.Equal(v) {
 			changes = append(changes, Change{Attr: name, Old: old, New: v})
@@ -329,7 +343,7 @@ func (en *entry) snapshot() Snapshot {
 		ID: en.e.ID, Name: en.e.Name, Virtual: en.e.Virtual,
 		Available: en.available, Error: en.err,
 		Attrs: maps.Clone(en.state), UpdatedAt: en.updated,
-		Schema: en.e.Attrs, Actions: en.sc.actionList(),
+		Schema: cloneSpecs(en.e.Attrs), Actions: en.sc.actionList(),
 	}
 }
 
@@ -401,11 +415,15 @@ func authorize(a Authorizer, cmd Command) error {
 			return fmt.Errorf("%s %s by %s: %w: %v", cmd.Entity, cmd.Action, cmd.Principal, ErrForbidden, err)
 		}
 		return nil
-	case cmd.Principal == Owner, kind == "rule":
+	case cmd.Principal == Owner:
 		return nil
-	default:
-		return fmt.Errorf("%s %s by %q: %w", cmd.Entity, cmd.Action, cmd.Principal, ErrForbidden)
+	case kind == "rule":
+		// "rule" or "rule:" alone is no rule's name.
+		if _, err := ParsePrincipal(string(cmd.Principal)); err == nil {
+			return nil
+		}
 	}
+	return fmt.Errorf("%s %s by %q: %w", cmd.Entity, cmd.Action, cmd.Principal, ErrForbidden)
 }
 
 // run calls the owner, turning a panic into an error so that one faulty

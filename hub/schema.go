@@ -180,8 +180,26 @@ func (sc *schema) actionList() []ActionSpec {
 	out := make([]ActionSpec, 0, len(sc.actions))
 	for _, a := range sc.actions {
 		out = append(out, *a)
+		out[len(out)-1].Args = cloneSpecs(a.Args)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// cloneSpecs copies specs so that neither side's edits reach the other.
+func cloneSpecs(specs []AttrSpec) []AttrSpec {
+	out := slices.Clone(specs)
+	for i := range out {
+		out[i].Options = slices.Clone(out[i].Options)
+	}
+	return out
+}
+
+func cloneActions(acs []ActionSpec) []ActionSpec {
+	out := slices.Clone(acs)
+	for i := range out {
+		out[i].Args = cloneSpecs(out[i].Args)
+	}
 	return out
 }
 

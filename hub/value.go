@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -125,6 +126,11 @@ func (v Value) TimeValue() time.Time {
 	return time.Unix(0, v.ns).UTC()
 }
 
+// finite is false for a NaN or infinite number.
+func (v Value) finite() bool {
+	return v.typ != TypeNumber || !math.IsNaN(v.num) && !math.IsInf(v.num, 0)
+}
+
 // Equal reports whether two values are the same, unit included.
 func (v Value) Equal(w Value) bool { return v == w }
 
@@ -211,22 +217,25 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 // decodeRaw reads a bare JSON value as type t, strictly: a number must be a
 // JSON number, a bool a JSON bool, and so on.
 func decodeRaw(t Type, raw json.RawMessage) (Value, error) {
+	// json.Unmarshal takes null as "leave it be", which would read as 0,
+	// false or "".
+	null := string(bytes.TrimSpace(raw)) == "null"
 	switch t {
 	case TypeNumber:
 		var f float64
-		if err := json.Unmarshal(raw, &f); err != nil {
+		if err := json.Unmarshal(raw, &f); err != nil || null {
 			return Value{}, fmt.Errorf("want a number, got %s", describeJSON(raw))
 		}
 		return Number(f, ""), nil
 	case TypeBool:
 		var b bool
-		if err := json.Unmarshal(raw, &b); err != nil {
+		if err := json.Unmarshal(raw, &b); err != nil || null {
 			return Value{}, fmt.Errorf("want true or false, got %s", describeJSON(raw))
 		}
 		return Bool(b), nil
 	case TypeEnum, TypeString:
 		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		if err := json.Unmarshal(raw, &s); err != nil || null {
 			return Value{}, fmt.Errorf("want a string, got %s", describeJSON(raw))
 		}
 		return Value{typ: t, s: s}, nil

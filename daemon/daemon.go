@@ -1,0 +1,273 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hearth-hub/hearth/daemon/api"
+	"github.com/hearth-hub/hearth/hub"
+	"github.com/hearth-hub/hearth/store"
+)
+
+// Version is set at build time with -ldflags "-X ...daemon.Version=...".
+var Version = "dev"
+
+// Daemon is one running hearthd.
+type Daemon struct {
+	log     *slog.Logger
+	level   *slog.LevelVar
+	hub     *hub.Hub
+	db      *store.DB
+	metrics *metrics
+	rec     *recorder
+	started time.Time
+	addrs   []net.Listener // set by Serve
+
+	mu      sync.Mutex
+	cfg     *Config
+	restart []string // config changes that a reload could not apply
+}
+
+// New opens the store and builds the hub from cfg. Close undoes it.
+// logOut receives the logs (stderr in production).
+func New(cfg *Config, logOut io.Writer) (*Daemon, error) {
+	level := new(slog.LevelVar)
+	log := newLogger(cfg.Log, level, logOut)
+	d := &Daemon{log: log, level: level, cfg: cfg, started: time.Now()}
+
+	path := cfg.StorePath()
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	opts := store.DefaultOptions()
+	opts.BatchInterval = time.Duration(cfg.Store.BatchInterval)
+	opts.BatchSize = cfg.Store.BatchSize
+	opts.RawRetention = time.Duration(cfg.Store.RawRetention)
+	opts.DownsampleStep = time.Duration(cfg.Store.DownsampleStep)
+	opts.DownsampledRetention = time.Duration(cfg.Store.DownsampledRetention)
+	opts.Logger = log.With("component", "store")
+	live := new(hub.Liveness)
+	writer := live.Register("store-writer", opts.BatchInterval+time.Second)
+	opts.OnTick = writer.Tick
+	db, err := store.Open(path, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	d.db = db
+
+	state, err := db.LoadState(context.Background())
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("load state: %w", err)
+	}
+	next := db.Committed()
+	for _, c := range state {
+		next = max(next, c.Seq)
+	}
+	au := &auditor{db: db}
+	d.hub = hub.New(hub.Options{FirstSeq: next + 1, Auditor: au, Liveness: live})
+	d.metrics = newMetrics(d.hub, db)
+	au.metrics = d.metrics
+	busLog := log.With("component", "bus")
+	d.hub.Bus().OnOverflow = func(sub string, queue int) {
+		busLog.Warn("subscriber queue full: events are being dropped for it", "subscriber", sub, "queue", queue)
+	}
+
+	specs, err := cfg.VirtualSpecs()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	restored := restoredValues(state)
+	for _, s := range specs {
+		if err := d.hub.RegisterVirtual(s, restored[string(s.ID)]); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("virtual entity: %w", err)
+		}
+	}
+	d.rec = newRecorder(d.hub, db, cfg.Bus.QueueSize, log.With("component", "recorder"))
+	log.Info("store open", "path", path, "committed_seq", db.Committed(), "entities", len(specs))
+	return d, nil
+}
+
+func restoredValues(state []store.Change) map[string]hub.Value {
+	out := map[string]hub.Value{}
+	for _, c := range state {
+		if c.Attr != hub.VirtualValueAttr {
+			continue
+		}
+		if v, ok := fromStoreValue(c.Value); ok {
+			out[c.Entity] = v
+		}
+	}
+	return out
+}
+
+// Hub is the daemon's hub.
+func (d *Daemon) Hub() *hub.Hub { return d.hub }
+
+// Store is the daemon's store.
+func (d *Daemon) Store() *store.DB { return d.db }
+
+// Config is the configuration in force.
+func (d *Daemon) Config() *Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// Close stops the store's writer after it has committed everything.
+func (d *Daemon) Close() error {
+	return d.db.Close()
+}
+
+// Reload applies a new, already validated config: the log level and the
+// virtual entities change at once; what needs a restart is logged and
+// shown in health.
+func (d *Daemon) Reload(next *Config) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	prev := d.cfg
+	specs, err := next.VirtualSpecs()
+	if err != nil {
+		return err
+	}
+	var restart []string
+	note := func(field string, changed bool) {
+		if changed {
+			restart = append(restart, field)
+		}
+	}
+	note("state_dir", prev.StateDir != next.StateDir)
+	note("store", prev.Store != next.Store || prev.StorePath() != next.StorePath())
+	note("api", prev.API != next.API)
+	note("bus.queue_size", prev.Bus != next.Bus)
+	note("log.format", prev.Log.Format != next.Log.Format)
+
+	if err := d.applyVirtual(prev, specs); err != nil {
+		return err
+	}
+	d.level.Set(parseLevel(next.Log.Level))
+	// What needs a restart keeps running as it was.
+	merged := *next
+	merged.StateDir, merged.Store, merged.API, merged.Bus, merged.Log.Format = prev.StateDir, prev.Store, prev.API, prev.Bus, prev.Log.Format
+	d.cfg = &merged
+	d.restart = restart
+	if len(restart) > 0 {
+		d.log.Warn("config reloaded; some changes take effect only after a restart", "fields", restart)
+	} else {
+		d.log.Info("config reloaded")
+	}
+	return nil
+}
+
+// applyVirtual adds, removes and redefines virtual entities to match specs,
+// keeping each surviving entity's value where it still fits.
+func (d *Daemon) applyVirtual(prev *Config, specs []hub.VirtualSpec) error {
+	old, err := prev.VirtualSpecs()
+	if err != nil {
+		return err
+	}
+	oldByID := map[hub.ID]hub.VirtualSpec{}
+	for _, s := range old {
+		oldByID[s.ID] = s
+	}
+	keep := map[hub.ID]bool{}
+	var errs []error
+	for _, s := range specs {
+		keep[s.ID] = true
+		o, existed := oldByID[s.ID]
+		if existed && sameSpec(o, s) {
+			continue
+		}
+		var current hub.Value
+		if existed {
+			if snap, ok := d.hub.Get(s.ID); ok {
+				current = snap.Attrs[hub.VirtualValueAttr]
+			}
+			if err := d.hub.Unregister(s.ID); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		if err := d.hub.RegisterVirtual(s, current); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for id := range oldByID {
+		if !keep[id] {
+			if err := d.hub.Unregister(id); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func sameSpec(a, b hub.VirtualSpec) bool {
+	return a.Name == b.Name && a.Min == b.Min && a.Max == b.Max && a.Step == b.Step &&
+		a.Unit == b.Unit && slices.Equal(a.Options, b.Options) && a.Initial.Equal(b.Initial)
+}
+
+// Health gathers the figures of GET /v1/health.
+func (d *Daemon) Health() api.Health {
+	cfg := d.Config()
+	d.mu.Lock()
+	restart := slices.Clone(d.restart)
+	d.mu.Unlock()
+	b := d.hub.Bus()
+	st := d.db.Stats()
+	h := api.Health{
+		Status: "ok", Version: Version, StartedAt: d.started, Uptime: api.Duration(time.Since(d.started).Round(time.Second)),
+		Config: cfg.File, Entities: len(d.hub.Entities()),
+		Bus: api.BusHealth{Seq: d.hub.Seq(), Published: b.Published(), Subscribers: b.Stats()},
+		Store: api.StoreHealth{
+			Path: d.db.Path(), Committed: d.db.Committed(), Pending: st.Pending, Commits: st.Commits,
+			CommitErrors: st.CommitErrors, LastCommit: st.LastCommit,
+			LastCommitDuration: api.Duration(st.LastCommitDuration), LastError: st.LastError,
+		},
+		Loops:   d.hub.Liveness().Overdue(time.Now()),
+		Restart: restart,
+	}
+	for _, s := range h.Bus.Subscribers {
+		if s.Dropped > 0 {
+			h.Problems = append(h.Problems, fmt.Sprintf("bus subscriber %q dropped %d events (queue %d)", s.Name, s.Dropped, s.Limit))
+		}
+	}
+	if st.LastError != "" {
+		h.Problems = append(h.Problems, "store: "+st.LastError)
+	}
+	for _, l := range h.Loops {
+		h.Problems = append(h.Problems, "loop overdue: "+l)
+	}
+	if len(h.Problems) > 0 {
+		h.Status = "degraded"
+	}
+	return h
+}
+
+func newLogger(c LogConfig, level *slog.LevelVar, out io.Writer) *slog.Logger {
+	level.Set(parseLevel(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(out, opts))
+	}
+	return slog.New(slog.NewTextHandler(out, opts))
+}
+
+func parseLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}

@@ -1,0 +1,7 @@
+// Package store keeps Hearth's state, history and audit log in one SQLite
+// file (WAL mode), written by a single group-commit goroutine so that state
+// changes cost a fraction of a transaction each and the SD card is spared.
+//
+// The package imports nothing of Hearth's: the daemon converts hub events to
+// Changes and hands them to DB.Append.
+package store
