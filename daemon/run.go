@@ -69,6 +69,7 @@ func Run(ctx context.Context, opts RunOptions) error {
 
 	serveErr := d.Serve(ctx, func() {
 		notify("READY=1\nSTATUS=serving")
+		d.log.Info("hearthd ready", "version", Version, "config", opts.ConfigPath, "socket", cfg.API.Socket)
 		go d.watchdog(ctx, notify)
 		if opts.Ready != nil {
 			opts.Ready(d)

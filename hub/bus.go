@@ -34,6 +34,8 @@ type Bus struct {
 	published atomic.Uint64
 	// OnOverflow, when set before the first Publish, is called once each
 	// time a subscriber's queue starts to overflow (not for every event).
+	// It runs on the publisher's goroutine, under the hub's lock: it must
+	// be quick and must not call the hub.
 	OnOverflow func(sub string, queue int)
 }
 
@@ -66,7 +68,7 @@ type SubStats struct {
 
 // Subscribe adds a subscriber whose queue holds up to limit events.
 // filter, if not nil, picks the events it wants; it runs on the publisher's
-// goroutine and must be quick.
+// goroutine, under the hub's lock: it must be quick and must not call the hub.
 func (b *Bus) Subscribe(name string, limit int, filter func(*Event) bool) *Subscription {
 	if limit < 1 {
 		limit = 1

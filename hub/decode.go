@@ -9,6 +9,14 @@ import (
 // runs it with Do. A command that cannot be decoded is refused, and
 // audited as rejected like any other, with its arguments kept as text.
 func (h *Hub) DoJSON(ctx context.Context, cmd Command, raw map[string]json.RawMessage) (Result, error) {
+	h.mu.RLock()
+	authz := h.authz[cmd.Principal.Kind()]
+	h.mu.RUnlock()
+	if authorize(authz, cmd) != nil {
+		// Do refuses and audits it, before decoding tells anything.
+		cmd.Args = nil
+		return h.Do(ctx, cmd)
+	}
 	args, err := h.DecodeArgs(cmd.Entity, cmd.Action, raw)
 	if err != nil {
 		rec := &AuditRecord{At: h.now(), Principal: cmd.Principal, Source: cmd.Source, Entity: cmd.Entity, Action: cmd.Action}

@@ -329,6 +329,25 @@ func TestHub_DoAuthorize(t *testing.T) {
 		}
 	})
 
+	t.Run("refused before validation", func(t *testing.T) {
+		// A principal without the right learns nothing of the schema.
+		f := newDoFixture(t)
+		for _, cmd := range []hub.Command{
+			{Entity: living, Action: "set", Args: map[string]hub.Value{"mode": hub.Enum("sauna")}, Principal: "mqtt:kitchen"},
+			{Entity: living, Action: "explode", Principal: "assistant:alexa"},
+			{Entity: "lock.nowhere", Action: "lock", Principal: "mqtt:kitchen"},
+		} {
+			_, err := f.h.Do(t.Context(), cmd)
+			if !errors.Is(err, hub.ErrForbidden) || errors.Is(err, hub.ErrInvalid) || errors.Is(err, hub.ErrUnknownEntity) || errors.Is(err, hub.ErrUnknownAction) {
+				t.Fatalf("Do(%+v)=%v, want ErrForbidden alone", cmd, err)
+			}
+		}
+		_, err := f.h.DoJSON(t.Context(), hub.Command{Entity: living, Action: "set", Principal: "mqtt:kitchen"}, map[string]json.RawMessage{"mode": json.RawMessage("42")})
+		if !errors.Is(err, hub.ErrForbidden) || errors.Is(err, hub.ErrInvalid) {
+			t.Fatalf("DoJSON()=%v, want ErrForbidden alone", err)
+		}
+	})
+
 	t.Run("Authorizer", func(t *testing.T) {
 		f := newDoFixture(t)
 		type ask struct {

@@ -366,25 +366,26 @@ func (h *Hub) Do(ctx context.Context, cmd Command) (Result, error) {
 
 	h.mu.RLock()
 	en, ok := h.entities[cmd.Entity]
-	var authz Authorizer
-	if ok {
-		authz = h.authz[cmd.Principal.Kind()]
-	}
+	authz := h.authz[cmd.Principal.Kind()]
 	h.mu.RUnlock()
+	if ok {
+		if ac := en.sc.actions[cmd.Action]; ac != nil {
+			rec.Critical = ac.Critical
+		}
+	}
+	// Authorise before anything else, so that a principal without the
+	// right learns nothing of the entity or its schema from the error.
+	if err := authorize(authz, cmd); err != nil {
+		return h.refuse(ctx, rec, OutcomeDenied, err)
+	}
 	if !ok {
 		return h.refuse(ctx, rec, OutcomeRejected, fmt.Errorf("%s: %w", cmd.Entity, ErrUnknownEntity))
 	}
-	ac, args, err := en.sc.checkCommand(cmd.Entity, cmd.Action, cmd.Args)
-	if ac != nil {
-		rec.Critical = ac.Critical
-	}
+	_, args, err := en.sc.checkCommand(cmd.Entity, cmd.Action, cmd.Args)
 	if err != nil {
 		return h.refuse(ctx, rec, OutcomeRejected, err)
 	}
 	cmd.Args, rec.Args = args, args
-	if err := authorize(authz, cmd); err != nil {
-		return h.refuse(ctx, rec, OutcomeDenied, err)
-	}
 
 	if rec.Critical && h.auditor != nil {
 		rec.Outcome = OutcomePending

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -210,7 +211,8 @@ func (sc *schema) checkCommand(id ID, action string, args map[string]Value) (*Ac
 		return nil, nil, fmt.Errorf("%s: action %q: %w (has %s)", id, action, ErrUnknownAction, sc.actionNames())
 	}
 	out := make(map[string]Value, len(args))
-	for name, v := range args {
+	for _, name := range slices.Sorted(maps.Keys(args)) {
+		v := args[name]
 		spec := findArg(ac, name)
 		if spec == nil {
 			return ac, nil, &ValidationError{Entity: id, Field: name, Reason: fmt.Sprintf("action %q takes no such argument", action)}
@@ -241,7 +243,8 @@ func (sc *schema) decodeArgs(id ID, action string, raw map[string]json.RawMessag
 		return nil, fmt.Errorf("%s: action %q: %w (has %s)", id, action, ErrUnknownAction, sc.actionNames())
 	}
 	out := make(map[string]Value, len(raw))
-	for name, r := range raw {
+	for _, name := range slices.Sorted(maps.Keys(raw)) {
+		r := raw[name]
 		spec := findArg(ac, name)
 		if spec == nil {
 			return nil, &ValidationError{Entity: id, Field: name, Reason: fmt.Sprintf("action %q takes no such argument", action)}

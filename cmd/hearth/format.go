@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -203,7 +205,7 @@ func printAudit(w io.Writer, recs []api.AuditEntry) {
 			outcome += ": " + r.Error
 		}
 		fmt.Fprintf(t, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.At.Local().Format(time.DateTime), r.Principal, r.Source,
-			r.Entity, r.Action, orDash(strings.Trim(string(r.Args), "{}")), outcome, time.Duration(r.Duration).Round(time.Microsecond))
+			r.Entity, r.Action, orDash(compactArgs(r.Args)), outcome, time.Duration(r.Duration).Round(time.Microsecond))
 	}
 	t.Flush()
 }
@@ -231,4 +233,19 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// compactArgs prints {"value": 18.5} as value=18.5.
+func compactArgs(raw []byte) string {
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil {
+		return string(raw)
+	}
+	parts := make([]string, 0, len(m))
+	for k, v := range m {
+		b, _ := json.Marshal(v)
+		parts = append(parts, k+"="+string(b))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
 }
