@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/mattn/go-sqlite3"
 
@@ -168,4 +169,54 @@ func TestDaemon_Reload(t *testing.T) {
 			t.Fatalf("batch size in force=%d, want %d until a restart", got, want)
 		}
 	})
+}
+
+func TestDaemon_Watchdog(t *testing.T) {
+	r := MustStart(t, testConfig(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pings := make(chan string, 1000)
+	go r.d.watchdog(ctx, 60*time.Millisecond, func(s string) { pings <- s })
+
+	// While every loop ticks, the watchdog is fed.
+	select {
+	case s := <-pings:
+		if s != "WATCHDOG=1" {
+			t.Fatalf("notify(%q), want WATCHDOG=1", s)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no watchdog ping while every loop is alive")
+	}
+
+	// A loop that stops ticking stops the pings, so systemd restarts us.
+	beat := r.d.Hub().Liveness().Register("wedged", time.Millisecond)
+	waitFor(t, func() bool { return len(r.d.Hub().Liveness().Overdue(time.Now())) > 0 })
+	for len(pings) > 0 {
+		<-pings
+	}
+	select {
+	case s := <-pings:
+		// One ping may have been on its way when the loop wedged.
+		select {
+		case s2 := <-pings:
+			t.Fatalf("pings %q and %q with a wedged loop", s, s2)
+		case <-time.After(300 * time.Millisecond):
+		}
+	case <-time.After(300 * time.Millisecond):
+	}
+	h, err := r.client.Health(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Status != "degraded" || !strings.Contains(strings.Join(h.Problems, ";"), "loop overdue: wedged") {
+		t.Fatalf("health=%s %v, want degraded naming the wedged loop", h.Status, h.Problems)
+	}
+
+	// Once it ticks again, the pings resume.
+	beat.Done()
+	select {
+	case <-pings:
+	case <-time.After(10 * time.Second):
+		t.Fatal("pings did not resume")
+	}
 }

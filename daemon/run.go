@@ -70,7 +70,9 @@ func Run(ctx context.Context, opts RunOptions) error {
 	serveErr := d.Serve(ctx, func() {
 		notify("READY=1\nSTATUS=serving")
 		d.log.Info("hearthd ready", "version", Version, "config", opts.ConfigPath, "socket", cfg.API.Socket)
-		go d.watchdog(ctx, notify)
+		if interval, err := sd.SdWatchdogEnabled(false); err == nil && interval > 0 {
+			go d.watchdog(ctx, interval, notify)
+		}
 		if opts.Ready != nil {
 			opts.Ready(d)
 		}
@@ -249,11 +251,7 @@ func loadToken(path string, log *slog.Logger) (string, error) {
 
 // watchdog pings systemd's watchdog while every registered loop is alive.
 // When one is wedged it stops pinging, and systemd restarts us.
-func (d *Daemon) watchdog(ctx context.Context, notify func(string)) {
-	interval, err := sd.SdWatchdogEnabled(false)
-	if err != nil || interval <= 0 {
-		return
-	}
+func (d *Daemon) watchdog(ctx context.Context, interval time.Duration, notify func(string)) {
 	log := d.log.With("component", "watchdog")
 	t := time.NewTicker(interval / 3)
 	defer t.Stop()
