@@ -176,8 +176,11 @@ func (db *DB) commit(ctx context.Context, durable *AuditRow, after func(context.
 		if b.durable {
 			db.stats.DurableCommits++
 		}
-		clear(b.changes) // let the strings go
-		db.spare = b.changes[:0]
+		// Reuse the buffer, unless a backlog grew it far past a batch.
+		if cap(b.changes) <= 4*db.opts.BatchSize {
+			clear(b.changes) // let the strings go
+			db.spare = b.changes[:0]
+		}
 	}
 	close(db.attempted)
 	db.attempted = make(chan struct{})

@@ -101,3 +101,28 @@ func TestDB_Flush_diskFull(t *testing.T) {
 		t.Fatalf("QueryAudit()=%+v, want the row whose durable commit failed, kept queued", rows)
 	}
 }
+
+func TestDB_Audit_durableRestoresSynchronous(t *testing.T) {
+	ctx := context.Background()
+	opts := DefaultOptions()
+	opts.CompactEvery = 0
+	opts.Logger = slog.New(slog.NewTextHandler(logWriter{t}, nil))
+	db, err := Open(filepath.Join(t.TempDir(), "hearth.db"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Audit(ctx, &AuditRow{Principal: "owner", Action: "unlock", Outcome: "ok"}, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Flush(ctx); err != nil { // the writer is idle once this returns
+		t.Fatal(err)
+	}
+	var sync string
+	if err := db.w.conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := sync, "1"; got != want {
+		t.Fatalf("synchronous after a durable commit=%s, want %s (NORMAL)", got, want)
+	}
+}

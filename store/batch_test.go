@@ -259,3 +259,46 @@ func TestDB_Stats(t *testing.T) {
 		t.Fatalf("Stats()=%+v, want a last commit and no error", st)
 	}
 }
+
+func TestDB_Committed(t *testing.T) {
+	ctx := context.Background()
+	reopen := func(t *testing.T, db *store.DB) *store.DB {
+		t.Helper()
+		MustClose(t, db)
+		return MustOpen(t, db.Path(), testOptions(t))
+	}
+
+	t.Run("survives reopen", func(t *testing.T) {
+		db := MustOpen(t, tempPath(t), testOptions(t))
+		if got, want := db.Committed(), uint64(0); got != want {
+			t.Fatalf("Committed() of a new store=%d, want %d", got, want)
+		}
+		db.Append([]store.Change{num(5, t0, "sensor.a", "value", 1, ""), num(6, t0, "sensor.b", "value", 1, "")})
+		MustFlush(t, db)
+		if got, want := reopen(t, db).Committed(), uint64(6); got != want {
+			t.Fatalf("Committed()=%d, want %d", got, want)
+		}
+	})
+
+	t.Run("an older seq overwriting the newest state", func(t *testing.T) {
+		db := MustOpen(t, tempPath(t), testOptions(t))
+		db.Append([]store.Change{num(10, t0, "sensor.a", "value", 1, "")})
+		MustFlush(t, db)
+		db.Append([]store.Change{num(4, t0, "sensor.a", "value", 2, "")})
+		MustFlush(t, db)
+		if got, want := reopen(t, db).Committed(), uint64(10); got != want {
+			t.Fatalf("Committed()=%d, want %d", got, want)
+		}
+	})
+
+	t.Run("DeleteState of the newest entity", func(t *testing.T) {
+		db := MustOpen(t, tempPath(t), testOptions(t))
+		db.Append([]store.Change{num(3, t0, "sensor.a", "value", 1, ""), num(20, t0, "sensor.gone", "value", 1, "")})
+		if err := db.DeleteState(ctx, "sensor.gone"); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := reopen(t, db).Committed(), uint64(20); got != want {
+			t.Fatalf("Committed()=%d, want %d", got, want)
+		}
+	})
+}

@@ -122,6 +122,9 @@ func (h *house) event(seq uint64) []store.Change {
 func BenchmarkDB_Ingest(b *testing.B) {
 	b.Run("default", func(b *testing.B) { benchIngest(b, 0) })
 	b.Run("500-per-commit", func(b *testing.B) { benchIngest(b, 500) })
+	// A quiet house: a few changes per BatchInterval. Per-commit costs
+	// (state, meta and b-tree pages) dominate here.
+	b.Run("10-per-commit", func(b *testing.B) { benchIngest(b, 10) })
 }
 
 func benchIngest(b *testing.B, perCommit int) {

@@ -129,6 +129,29 @@ func TestDB_History(t *testing.T) {
 		}
 	})
 
+	t.Run("more values in a millisecond than keys", func(t *testing.T) {
+		cs := make([]store.Change, 5000)
+		for i := range cs {
+			cs[i] = num(uint64(100+i), sec(100), "sensor.burst", "value", float64(i), "")
+		}
+		db.Append(cs)
+		MustFlush(t, db)
+		ps := MustHistory(t, db, store.HistoryQuery{Entity: "sensor.burst"})[0].Points
+		if got, want := len(ps), len(cs); got != want {
+			t.Fatalf("History()=%d points, want %d", got, want)
+		}
+		// 4096 fit the millisecond; the rest spill into the next one.
+		for i, p := range ps {
+			want := sec(100)
+			if i >= 4096 {
+				want = want.Add(time.Millisecond)
+			}
+			if p.Value.Num != float64(i) || !p.At.Equal(want) {
+				t.Fatalf("point %d=%v at %v, want %d at %v", i, p.Value.Num, p.At, i, want)
+			}
+		}
+	})
+
 	t.Run("clock going back", func(t *testing.T) {
 		// Values stamped before ones already stored still find a key each.
 		db.Append([]store.Change{

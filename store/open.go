@@ -112,10 +112,13 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if fi, err := os.Stat(filepath.Dir(path)); err != nil {
-		return nil, fmt.Errorf("open store %s: directory: %w", path, err)
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("open store %s: directory %s does not exist: %w", path, dir, err)
+	} else if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
 	} else if !fi.IsDir() {
-		return nil, fmt.Errorf("open store %s: %s is not a directory", path, filepath.Dir(path))
+		return nil, fmt.Errorf("open store %s: %s is not a directory", path, dir)
 	}
 	if err := inspect(path, len(ms)); err != nil {
 		return nil, err
@@ -277,7 +280,9 @@ func (db *DB) open(ms []migration) error {
 		return fmt.Errorf("application_id reads back %s, want %s", got, want)
 	}
 	var seq, maxAudit int64
-	if err := conn.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'committed_seq'").Scan(&seq); err != nil {
+	// See writer.write for why both.
+	if err := conn.QueryRowContext(ctx, `SELECT max((SELECT value FROM meta WHERE key = 'committed_seq'),
+		(SELECT coalesce(max(seq), 0) FROM state))`).Scan(&seq); err != nil {
 		return fmt.Errorf("read committed seq: %w", err)
 	}
 	db.committed.Store(uint64(seq))

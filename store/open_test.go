@@ -9,7 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hearth-hub/hearth/store"
 )
@@ -65,6 +67,15 @@ func TestDB_Open(t *testing.T) {
 		if got, want := MustList(t, filepath.Dir(path)), []string{"hearth.db"}; !slices.Equal(got, want) {
 			t.Fatalf("files after Close=%v, want %v", got, want)
 		}
+	})
+
+	t.Run("OnTick beats while idle", func(t *testing.T) {
+		opts := testOptions(t)
+		opts.BatchInterval = time.Millisecond
+		var ticks atomic.Int64
+		opts.OnTick = func() { ticks.Add(1) }
+		MustOpen(t, tempPath(t), opts)
+		MustWaitFor(t, "10 ticks", func() bool { return ticks.Load() >= 10 })
 	})
 
 	t.Run("empty file becomes a store", func(t *testing.T) {

@@ -22,6 +22,7 @@ type writer struct {
 
 	series  map[seriesKey]*seriesInfo
 	lastKey int64         // largest history key written
+	back    int64         // last key handed out below lastKey's millisecond
 	latest  map[int64]int // per batch: series id -> index of its latest change
 	undo    []func()      // per batch: how to forget cache updates if it rolls back
 }
@@ -80,7 +81,7 @@ func (w *writer) prepare(ctx context.Context) error {
 	if err := w.conn.QueryRowContext(ctx, "SELECT max(tk) FROM history").Scan(&last); err != nil {
 		return fmt.Errorf("load history key: %w", err)
 	}
-	w.lastKey = math.MinInt64
+	w.lastKey, w.back = math.MinInt64, math.MinInt64
 	if last.Valid {
 		w.lastKey = last.Int64
 	}
@@ -178,18 +179,21 @@ func (w *writer) write(ctx context.Context, b *batch) (maxSeq uint64, err error)
 		maxSeq = max(maxSeq, c.Seq)
 	}
 	// State is written once per attribute per batch, not once per change.
+	var stateMax uint64
 	for id, i := range w.latest {
 		c := &b.changes[i]
 		num, txt := columns(c.Value)
 		if _, err := w.upsState.ExecContext(ctx, id, num, txt, int64(c.Seq), c.At.UnixNano(), c.Source); err != nil {
 			return 0, fmt.Errorf("upsert state: %w", err)
 		}
+		stateMax = max(stateMax, c.Seq)
 	}
-	if maxSeq > b.committed {
-		if _, err := w.setSeq.ExecContext(ctx, int64(maxSeq)); err != nil {
-			return 0, fmt.Errorf("update committed seq: %w", err)
-		}
-	}
+	// Committed() is read back at Open as max(meta's committed_seq, the
+	// highest seq in state). Usually the batch's newest change carries the
+	// new maximum into state, and meta's page need not be written: that page
+	// is a quarter of what a small commit writes.
+	committed := max(b.committed, maxSeq)
+	metaStale := len(b.changes) > 0 && stateMax < committed
 	for i := range b.audits {
 		a := &b.audits[i]
 		if _, err := w.upsAudit.ExecContext(ctx, a.ID, a.At.UnixNano(), a.Principal, a.Source, a.Entity,
@@ -200,6 +204,12 @@ func (w *writer) write(ctx context.Context, b *batch) (maxSeq uint64, err error)
 	if b.after != nil {
 		if err := b.after(ctx, w.conn); err != nil {
 			return 0, err
+		}
+		metaStale = true // it may have deleted state rows
+	}
+	if metaStale {
+		if _, err := w.setSeq.ExecContext(ctx, int64(committed)); err != nil {
+			return 0, fmt.Errorf("update committed seq: %w", err)
 		}
 	}
 	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
@@ -254,12 +264,13 @@ func (w *writer) seriesID(ctx context.Context, c *Change) (int64, error) {
 }
 
 // key returns a free history key for millisecond ms. Keys normally grow with
-// time and are handed out from memory; when the clock has gone back (a Pi
-// without an RTC setting its time) the table is asked for a free one. More
-// than 4096 values in one millisecond spill into the next.
+// time and are handed out from memory. When the clock has gone back (a VM's
+// clock steps back a millisecond now and then; a Pi without an RTC sets its
+// time at boot) the table is asked for a free key in that millisecond, and
+// the next ones there are counted on from it. More than 4096 values in one
+// millisecond spill into the next.
 func (w *writer) key(ctx context.Context, ms int64) (int64, error) {
-	const far = 1 << 50 // milliseconds, 35,000 years: keys beyond would overflow
-	ms = max(min(ms, far), -far)
+	ms = max(min(ms, farMs), -farMs)
 	for {
 		lo, hi := histkey.Range(ms)
 		switch {
@@ -270,15 +281,23 @@ func (w *writer) key(ctx context.Context, ms int64) (int64, error) {
 			w.lastKey++
 			return w.lastKey, nil
 		case histkey.Millis(w.lastKey) > ms:
+			// Keys above back in its millisecond are free: it was the
+			// highest used when asked, and only this writer inserts.
+			if histkey.Millis(w.back) == ms && w.back < hi {
+				w.back++
+				return w.back, nil
+			}
 			var used sql.NullInt64
 			if err := w.maxKey.QueryRowContext(ctx, lo, hi).Scan(&used); err != nil {
 				return 0, fmt.Errorf("find history key: %w", err)
 			}
-			if !used.Valid {
+			switch {
+			case !used.Valid:
+				w.back = lo
 				return lo, nil
-			}
-			if used.Int64 < hi {
-				return used.Int64 + 1, nil
+			case used.Int64 < hi:
+				w.back = used.Int64 + 1
+				return w.back, nil
 			}
 		}
 		ms++
