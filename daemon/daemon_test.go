@@ -15,6 +15,7 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/hearth-hub/hearth/daemon/api"
+	"github.com/hearth-hub/hearth/hub"
 	"github.com/hearth-hub/hearth/store"
 )
 
@@ -218,5 +219,50 @@ func TestDaemon_Watchdog(t *testing.T) {
 	case <-pings:
 	case <-time.After(10 * time.Second):
 		t.Fatal("pings did not resume")
+	}
+}
+
+// TestDaemon_RecorderOverflow fills the store's bus queue before the
+// recorder runs: the overflow is counted and shown in health, and the
+// recorder writes the current state again so the store ends up right.
+func TestDaemon_RecorderOverflow(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Bus.QueueSize = 4 // below what Validate allows, to overflow at once
+	d, err := New(cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := 6; v <= 25; v++ {
+		if _, err := d.Hub().Update("number.away_temperature", "test", "", map[string]hub.Value{"value": hub.Number(float64(v), "°C")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- d.Serve(ctx, func() { close(ready) }) }()
+	<-ready
+	waitFor(t, func() bool { return d.Store().Committed() >= d.Hub().Seq() })
+
+	h := d.Health()
+	if h.Status != "degraded" || !strings.Contains(strings.Join(h.Problems, ";"), `bus subscriber "store" dropped 16 events`) {
+		t.Fatalf("health=%s %v, want degraded with 16 dropped", h.Status, h.Problems)
+	}
+	state, err := d.Store().LoadState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got float64
+	for _, c := range state {
+		if c.Entity == "number.away_temperature" {
+			got = c.Value.Num
+		}
+	}
+	if got != 25 {
+		t.Fatalf("stored state=%v, want 25 (the value the hub holds)", got)
+	}
+	cancel()
+	if err := errors.Join(<-done, d.Close()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -67,6 +67,7 @@ func migrations() ([]migration, error) {
 
 // DB is an open store. Its methods are safe for concurrent use.
 type DB struct {
+	lock    *os.File // held while open: one process per store
 	path    string
 	opts    Options
 	pragmas map[string]string
@@ -123,7 +124,12 @@ func Open(path string, opts Options) (*DB, error) {
 	if err := inspect(path, len(ms)); err != nil {
 		return nil, err
 	}
+	lk, err := lock(path)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	db := &DB{
+		lock:      lk,
 		path:      path,
 		opts:      opts,
 		attempted: make(chan struct{}),
@@ -135,6 +141,7 @@ func Open(path string, opts Options) (*DB, error) {
 	db.notFull = sync.NewCond(&db.mu)
 	if err := db.open(ms); err != nil {
 		_ = db.closeHandles(false)
+		lk.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, classify(err))
 	}
 	go db.run()
@@ -400,6 +407,9 @@ func (db *DB) Close() error {
 			db.opts.Logger.Error("closing with uncommitted changes", "changes", lost, "err", err)
 		}
 		if e := db.closeHandles(true); err == nil {
+			err = e
+		}
+		if e := db.lock.Close(); err == nil {
 			err = e
 		}
 		db.closeErr = err

@@ -64,7 +64,8 @@ func TestDB_Open(t *testing.T) {
 		if MustHash(t, path) != before {
 			t.Fatalf("reopening an up-to-date store changed its file")
 		}
-		if got, want := MustList(t, filepath.Dir(path)), []string{"hearth.db"}; !slices.Equal(got, want) {
+		// The WAL and its index are gone; the lock file stays (removing it would race the next opener).
+		if got, want := MustList(t, filepath.Dir(path)), []string{"hearth.db", "hearth.db.lock"}; !slices.Equal(got, want) {
 			t.Fatalf("files after Close=%v, want %v", got, want)
 		}
 	})
@@ -234,4 +235,26 @@ func TestDB_IntegrityCheck(t *testing.T) {
 			t.Fatalf("IntegrityCheck()=%v, want ErrCorrupt", err)
 		}
 	})
+}
+
+func TestDB_Open_locked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hearth.db")
+	db := MustOpen(t, path, testOptions(t))
+	_, err := store.Open(path, testOptions(t))
+	if !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("second Open()=%v, want ErrLocked", err)
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Fatalf("error %q does not name the file", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db2, err := store.Open(path, testOptions(t))
+	if err != nil {
+		t.Fatalf("Open() after Close()=%v", err)
+	}
+	if err := db2.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
