@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,16 +18,22 @@ func (c *cli) status(ctx context.Context, args []string) error {
 	if err := c.noArgs("status", args); err != nil {
 		return err
 	}
+	return fetchAndPrint(ctx, c, c.client.Health, printHealth)
+}
+
+// fetchAndPrint makes one request within the timeout and prints the
+// answer: as JSON with --json, else with print.
+func fetchAndPrint[T any](ctx context.Context, c *cli, fetch func(context.Context) (T, error), print func(io.Writer, T)) error {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	h, err := c.client.Health(ctx)
+	v, err := fetch(ctx)
 	if err != nil {
 		return err
 	}
 	if c.json {
-		return c.printJSON(h)
+		return c.printJSON(v)
 	}
-	printHealth(c.out, h)
+	print(c.out, v)
 	return nil
 }
 
@@ -43,26 +50,17 @@ func (c *cli) ls(ctx context.Context, args []string) error {
 	if err := c.connect(); err != nil {
 		return err
 	}
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	all, err := c.client.Entities(ctx)
-	if err != nil {
-		return err
-	}
-	if *kind != "" {
+	fetch := func(ctx context.Context) (api.Entities, error) {
+		all, err := c.client.Entities(ctx)
 		kept := all[:0]
 		for _, e := range all {
-			if e.ID.Kind() == *kind {
+			if *kind == "" || e.ID.Kind() == *kind {
 				kept = append(kept, e)
 			}
 		}
-		all = kept
+		return api.Entities{Entities: kept}, err
 	}
-	if c.json {
-		return c.printJSON(api.Entities{Entities: all})
-	}
-	printEntities(c.out, all)
-	return nil
+	return fetchAndPrint(ctx, c, fetch, func(w io.Writer, es api.Entities) { printEntities(w, es.Entities) })
 }
 
 func (c *cli) get(ctx context.Context, args []string) error {
@@ -70,17 +68,7 @@ func (c *cli) get(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	e, err := c.client.Entity(ctx, id)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(e)
-	}
-	printEntity(c.out, e)
-	return nil
+	return fetchAndPrint(ctx, c, func(ctx context.Context) (*hub.Snapshot, error) { return c.client.Entity(ctx, id) }, printEntity)
 }
 
 func (c *cli) set(ctx context.Context, args []string) error {
@@ -202,17 +190,9 @@ func (c *cli) history(ctx context.Context, args []string) error {
 	if err := c.connect(); err != nil {
 		return err
 	}
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	h, err := c.client.History(ctx, pos[0], api.HistoryQuery{Attr: *attr, Since: d, Step: *step})
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(h)
-	}
-	printHistory(c.out, h)
-	return nil
+	return fetchAndPrint(ctx, c, func(ctx context.Context) (*api.History, error) {
+		return c.client.History(ctx, pos[0], api.HistoryQuery{Attr: *attr, Since: d, Step: *step})
+	}, printHistory)
 }
 
 func (c *cli) watch(ctx context.Context, args []string) error {
@@ -258,17 +238,10 @@ func (c *cli) audit(ctx context.Context, args []string) error {
 	if err := c.connect(); err != nil {
 		return err
 	}
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	recs, err := c.client.Audit(ctx, q)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(api.Audit{Records: recs})
-	}
-	printAudit(c.out, recs)
-	return nil
+	return fetchAndPrint(ctx, c, func(ctx context.Context) (api.Audit, error) {
+		recs, err := c.client.Audit(ctx, q)
+		return api.Audit{Records: recs}, err
+	}, func(w io.Writer, a api.Audit) { printAudit(w, a.Records) })
 }
 
 // noArgs parses flags for a command that takes no arguments and connects.
