@@ -26,6 +26,7 @@ type Config struct {
 	Store    StoreConfig     `yaml:"store"`
 	Bus      BusConfig       `yaml:"bus"`
 	Virtual  []VirtualConfig `yaml:"virtual"`
+	Hardware HardwareConfig  `yaml:"hardware"`
 }
 
 // LogConfig says what the daemon logs and how.
@@ -90,7 +91,8 @@ func DefaultConfig() *Config {
 			DownsampleStep:       Duration(5 * time.Minute),
 			DownsampledRetention: Duration(365 * 24 * time.Hour),
 		},
-		Bus: BusConfig{QueueSize: 65536},
+		Bus:      BusConfig{QueueSize: 65536},
+		Hardware: HardwareConfig{Backend: BackendSim, Sim: SimConfig{Speed: 1, Outside: 5, Room: 19}},
 	}
 }
 

@@ -173,7 +173,7 @@ func TestConfig_Bad(t *testing.T) {
 		field string
 		msg   string
 	}{
-		{"bad_unknown_top.yaml", 3, "logging", "unknown field (known: api, bus, log, state_dir, store, virtual)"},
+		{"bad_unknown_top.yaml", 3, "logging", "unknown field (known: api, bus, hardware, log, state_dir, store, virtual)"},
 		{"bad_unknown_nested.yaml", 4, "store.batch_sise", "unknown field; did you mean batch_size? (known: batch_interval, batch_size,"},
 		{"bad_type_int.yaml", 3, "store.batch_size", `want an integer, got string "lots"`},
 		{"bad_duration.yaml", 3, "store.batch_interval", `want a duration like "1s", "5m", "168h" or "7d", got "5 minutes"`},
@@ -203,6 +203,15 @@ func TestConfig_Bad(t *testing.T) {
 		{"bad_text_initial_type.yaml", 4, "virtual[0].initial", "want a string, got integer 42"},
 		{"bad_option_for_number.yaml", 6, "virtual[0].options", "only select helpers have options"},
 		{"bad_not_mapping.yaml", 2, "virtual", "want a list, got a mapping"},
+		{"bad_hw_unknown_driver.yaml", 5, "hardware.parts[0].driver", `unknown driver "dht22" (known: bme280, bolt, contact,`},
+		{"bad_hw_sht3x_addr.yaml", 7, "hardware.parts[0].addr", "sht3x answers only at 0x44, 0x45, got 0x40"},
+		{"bad_hw_relay_no_pin.yaml", 4, "hardware.parts[0].pin", "is required for relay"},
+		{"bad_hw_contact_pull.yaml", 7, "hardware.parts[0].pull", `must be up, down or none, got "sideways"`},
+		{"bad_hw_expander_kind.yaml", 10, "hardware.parts[1].expander", `part "hall" is a sht3x, not an mcp23017`},
+		{"bad_hw_strike_relay.yaml", 6, "hardware.parts[0].relay", `no part named "gate_relay"`},
+		{"bad_hw_entity_kind.yaml", 8, "hardware.parts[0].entity", `a bme280 part is shown as a sensor.<name> entity, got "switch.hall"`},
+		{"bad_hw_field_not_applicable.yaml", 7, "hardware.parts[0].debounce", "does not apply to a relay part"},
+		{"bad_hw_backend.yaml", 3, "hardware.backend", `must be one of sim, periph; got "arduino"`},
 	}
 	covered := map[string]bool{"bad_three_errors.yaml": true} // TestConfig_AllErrors
 	for _, tt := range tests {

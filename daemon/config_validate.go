@@ -46,6 +46,7 @@ func (c *Config) Validate() error {
 		p.add("bus.queue_size", "must be between 1024 and 4194304, got %d", q)
 	}
 	c.validateVirtual(p)
+	c.validateHardware(p)
 	return p.err()
 }
 
