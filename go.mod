@@ -20,4 +20,5 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
+	periph.io/x/host/v3 v3.8.5 // indirect
 )

@@ -24,8 +24,9 @@ func run(args []string) int {
 	config := fset.String("config", defaultConfig, "configuration `file`")
 	check := fset.String("check-config", "", "check the configuration `file` and exit: 0 if it is valid, 1 with its errors if not")
 	version := fset.Bool("version", false, "print the version and exit")
+	list := fset.Bool("list-hardware", false, "print the I2C buses and GPIO lines found on this machine and exit")
 	fset.Usage = func() {
-		fmt.Fprintf(fset.Output(), "usage: hearthd [--config FILE] | --check-config FILE | --version\n\n")
+		fmt.Fprintf(fset.Output(), "usage: hearthd [--config FILE] | --check-config FILE | --list-hardware | --version\n\n")
 		fset.PrintDefaults()
 	}
 	if err := fset.Parse(args); err != nil {
@@ -41,6 +42,12 @@ func run(args []string) int {
 	switch {
 	case *version:
 		fmt.Println("hearthd", daemon.Version)
+		return 0
+	case *list:
+		if err := daemon.ListHardware(os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "hearthd:", err)
+			return 1
+		}
 		return 0
 	case *check != "":
 		if _, err := daemon.LoadConfig(*check); err != nil {
