@@ -9,9 +9,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 
 	"github.com/hearth-hub/hearth/daemon/api"
 	"github.com/hearth-hub/hearth/hub"
@@ -31,6 +34,10 @@ type Daemon struct {
 	rec     *recorder
 	started time.Time
 	addrs   []net.Listener // set by Serve
+	clock   clockwork.Clock
+	be      backend
+	hw      *hardware
+	loops   []partLoop
 
 	mu      sync.Mutex
 	cfg     *Config
@@ -95,8 +102,37 @@ func New(cfg *Config, logOut io.Writer) (*Daemon, error) {
 		}
 	}
 	d.rec = newRecorder(d.hub, db, cfg.Bus.QueueSize, log.With("component", "recorder"))
-	log.Info("store open", "path", path, "committed_seq", db.Committed(), "entities", len(specs))
+	log.Info("store open", "path", path, "committed_seq", db.Committed())
+	if err := d.startHardware(cfg.Hardware); err != nil {
+		return nil, errors.Join(err, d.Close())
+	}
+	log.Info("hardware ready", "backend", cfg.Hardware.Backend, "parts", len(cfg.Hardware.Parts), "entities", len(d.hub.Entities()))
 	return d, nil
+}
+
+// startHardware builds every configured part on its backend and registers
+// the parts' entities. A part that does not answer stops start-up.
+func (d *Daemon) startHardware(cfg HardwareConfig) error {
+	d.clock = clockwork.NewRealClock()
+	var err error
+	switch cfg.Backend {
+	case BackendPeriph:
+		d.be, err = newPeriphBackend()
+	default:
+		d.be, err = newSimBackend(cfg.Sim, d.clock)
+	}
+	if err != nil {
+		return fmt.Errorf("hardware: %w", err)
+	}
+	d.hw = newHardware(cfg, d.be, d.clock, d.log.With("component", "hardware"))
+	if err := d.hw.buildAll(cfg.Parts); err != nil {
+		return fmt.Errorf("hardware: %w", err)
+	}
+	d.loops, err = d.attachEntities(d.hw, cfg.Parts)
+	if err != nil {
+		return fmt.Errorf("hardware: %w", err)
+	}
+	return nil
 }
 
 func restoredValues(state []store.Change) map[string]hub.Value {
@@ -125,9 +161,19 @@ func (d *Daemon) Config() *Config {
 	return d.cfg
 }
 
-// Close stops the store's writer after it has committed everything.
+// Close puts every part in its safe state (relays off, motors stopped),
+// releases the hardware, and stops the store's writer after it has
+// committed everything.
 func (d *Daemon) Close() error {
-	return d.db.Close()
+	var errs []error
+	if d.hw != nil {
+		errs = append(errs, d.hw.halt())
+	}
+	if d.be != nil {
+		errs = append(errs, d.be.Close())
+	}
+	errs = append(errs, d.db.Close())
+	return errors.Join(errs...)
 }
 
 // Reload applies a new, already validated config: the log level and the
@@ -152,6 +198,7 @@ func (d *Daemon) Reload(next *Config) error {
 	note("api", prev.API != next.API)
 	note("bus.queue_size", prev.Bus != next.Bus)
 	note("log.format", prev.Log.Format != next.Log.Format)
+	note("hardware", !reflect.DeepEqual(prev.Hardware, next.Hardware))
 
 	if err := d.applyVirtual(prev, specs); err != nil {
 		return err
@@ -160,6 +207,7 @@ func (d *Daemon) Reload(next *Config) error {
 	// What needs a restart keeps running as it was.
 	merged := *next
 	merged.StateDir, merged.Store, merged.API, merged.Bus, merged.Log.Format = prev.StateDir, prev.Store, prev.API, prev.Bus, prev.Log.Format
+	merged.Hardware = prev.Hardware
 	d.cfg = &merged
 	d.restart = restart
 	if len(restart) > 0 {

@@ -14,10 +14,23 @@ type driverDef struct {
 
 var drivers = map[string]driverDef{}
 
-func registerDriver(name string, d driverDef) {
-	if _, dup := drivers[name]; dup {
-		panic("daemon: driver " + name + " registered twice")
+// registerCheck and registerBuild fill the two halves of a driver's entry;
+// each may be given once.
+func registerCheck(name string, validate func(c *partCheck)) {
+	d := drivers[name]
+	if d.validate != nil {
+		panic("daemon: driver " + name + " has two checks")
 	}
+	d.validate = validate
+	drivers[name] = d
+}
+
+func registerBuild(name string, build func(hw *hardware, p *PartConfig) (any, error)) {
+	d := drivers[name]
+	if d.build != nil {
+		panic("daemon: driver " + name + " has two builders")
+	}
+	d.build = build
 	drivers[name] = d
 }
 

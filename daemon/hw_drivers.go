@@ -13,21 +13,21 @@ func init() {
 			c.none("debounce", "pins", "travel", "pulse")
 		}
 	}
-	registerDriver("sht3x", driverDef{validate: sensor(0x44, 0x45)})
-	registerDriver("bme280", driverDef{validate: sensor(0x76, 0x77)})
-	registerDriver("mcp9808", driverDef{validate: sensor(0x18, 0x19, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F)})
-	registerDriver("mcp23017", driverDef{validate: func(c *partCheck) {
+	registerCheck("sht3x", sensor(0x44, 0x45))
+	registerCheck("bme280", sensor(0x76, 0x77))
+	registerCheck("mcp9808", sensor(0x18, 0x19, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F))
+	registerCheck("mcp23017", func(c *partCheck) {
 		c.i2c(0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27)
 		c.none("debounce", "pins", "travel", "pulse", "entity", "interval")
-	}})
-	registerDriver("relay", driverDef{validate: func(c *partCheck) {
+	})
+	registerCheck("relay", func(c *partCheck) {
 		c.expander()
 		c.line("pin", c.part.Pin)
 		c.level("active", c.part.Active, "high")
 		c.entityKind("switch")
 		c.none("bus", "addr", "pull", "debounce", "pins", "travel", "relay", "pulse", "interval")
-	}})
-	registerDriver("contact", driverDef{validate: func(c *partCheck) {
+	})
+	registerCheck("contact", func(c *partCheck) {
 		c.expander()
 		c.line("pin", c.part.Pin)
 		c.level("active", c.part.Active, "low")
@@ -43,8 +43,8 @@ func init() {
 		c.duration("debounce", c.part.Debounce, time.Millisecond, 5*time.Second)
 		c.entityKind("contact")
 		c.none("bus", "addr", "pins", "travel", "relay", "pulse", "interval")
-	}})
-	registerDriver("bolt", driverDef{validate: func(c *partCheck) {
+	})
+	registerCheck("bolt", func(c *partCheck) {
 		c.expander()
 		ps := c.part.Pins
 		c.line("pins.extend", ps.Extend)
@@ -61,8 +61,8 @@ func init() {
 		c.level("active", c.part.Active, "low")
 		c.duration("travel", c.part.Travel, 100*time.Millisecond, time.Minute)
 		c.none("bus", "addr", "pin", "pull", "debounce", "relay", "pulse", "entity", "interval")
-	}})
-	registerDriver("strike", driverDef{validate: func(c *partCheck) {
+	})
+	registerCheck("strike", func(c *partCheck) {
 		r, ok := c.parts[c.part.Relay]
 		switch {
 		case c.part.Relay == "":
@@ -74,5 +74,5 @@ func init() {
 		}
 		c.duration("pulse", c.part.Pulse, 100*time.Millisecond, time.Minute)
 		c.none("bus", "addr", "pin", "expander", "active", "pull", "debounce", "pins", "travel", "entity", "interval")
-	}})
+	})
 }

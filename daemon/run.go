@@ -112,6 +112,16 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 	go func() { defer wg.Done(); d.rec.run(recCtx) }()
 	defer func() { stopRec(); wg.Wait() }()
 
+	// The hardware's loops stop before the recorder, so that their last
+	// events are recorded.
+	var hwg sync.WaitGroup
+	hwCtx, stopHW := context.WithCancel(context.WithoutCancel(ctx))
+	for _, run := range append([]partLoop{d.be.Run}, d.loops...) {
+		hwg.Add(1)
+		go func() { defer hwg.Done(); run(hwCtx) }()
+	}
+	defer func() { stopHW(); hwg.Wait() }()
+
 	streams, endStreams := context.WithCancel(context.Background())
 	defer endStreams()
 	srv := &server{d: d, log: log, streams: streams}

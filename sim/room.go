@@ -163,6 +163,6 @@ func (r *Room) Pressure() physic.Pressure {
 // relativeHumidity returns % RH for moisture g/m³ at c °C, clamped to 0-100.
 func relativeHumidity(c, moisture float64) float64 {
 	es := 6.112 * math.Exp(17.62*c/(243.12+c)) // hPa
-	saturation := 216.7 * es / (273.15 + c)     // g/m³
+	saturation := 216.7 * es / (273.15 + c)    // g/m³
 	return min(100, max(0, 100*moisture/saturation))
 }

@@ -1,0 +1,195 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"periph.io/x/conn/v3/physic"
+
+	"github.com/hearth-hub/hearth/drivers/contact"
+	"github.com/hearth-hub/hearth/drivers/i2cdev"
+	"github.com/hearth-hub/hearth/drivers/relay"
+	"github.com/hearth-hub/hearth/hub"
+)
+
+// What each sensor driver measures, and so which attributes its entity has.
+var measures = map[string][]string{
+	"sht3x":   {"temperature", "humidity"},
+	"bme280":  {"temperature", "humidity", "pressure"},
+	"mcp9808": {"temperature"},
+}
+
+var sensorAttrs = map[string]hub.AttrSpec{
+	"temperature": {Name: "temperature", Type: hub.TypeNumber, Unit: "°C"},
+	"humidity":    {Name: "humidity", Type: hub.TypeNumber, Unit: "%"},
+	"pressure":    {Name: "pressure", Type: hub.TypeNumber, Unit: "hPa"},
+}
+
+type senser interface {
+	Sense(e *physic.Env) error
+	String() string
+}
+
+// partLoop is a loop that keeps one part's entity up to date.
+type partLoop func(ctx context.Context)
+
+// attachEntities registers the entity of every part that has one and
+// returns the loops that keep them.
+func (d *Daemon) attachEntities(hw *hardware, parts []PartConfig) ([]partLoop, error) {
+	var loops []partLoop
+	for i := range parts {
+		p := &parts[i]
+		if p.Entity == "" {
+			continue
+		}
+		dev := hw.built[p.Name]
+		id := hub.ID(p.Entity)
+		log := d.log.With("component", "hardware", "part", p.Name, "entity", p.Entity)
+		var loop partLoop
+		var err error
+		switch dev := dev.(type) {
+		case senser:
+			loop, err = d.attachSensor(id, p, dev, log)
+		case *contact.Dev:
+			loop, err = d.attachContact(id, p, dev, log)
+		case *relay.Dev:
+			err = d.attachRelay(id, p, dev)
+		default:
+			err = fmt.Errorf("part %q (%s) has no entity to show", p.Name, p.Driver)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if loop != nil {
+			loops = append(loops, loop)
+		}
+	}
+	return loops, nil
+}
+
+func (d *Daemon) attachSensor(id hub.ID, p *PartConfig, s senser, log *slog.Logger) (partLoop, error) {
+	names := measures[p.Driver]
+	attrs := make([]hub.AttrSpec, 0, len(names))
+	for _, n := range names {
+		attrs = append(attrs, sensorAttrs[n])
+	}
+	if err := d.hub.Register(hub.Entity{ID: id, Name: p.Name, Attrs: attrs}, nil); err != nil {
+		return nil, err
+	}
+	every := time.Duration(p.Interval)
+	if every == 0 {
+		every = 30 * time.Second
+	}
+	return func(ctx context.Context) {
+		beat := d.hub.Liveness().Register("sensor "+string(id), every)
+		defer beat.Done()
+		var failing string
+		read := func() {
+			vals, err := readSensor(s, names)
+			if err != nil {
+				if msg := err.Error(); msg != failing {
+					log.Warn("sensor reading failed: entity unavailable", "err", msg)
+					failing = msg
+				}
+				_ = d.hub.SetAvailable(id, "hardware", err)
+				return
+			}
+			if failing != "" {
+				log.Info("sensor reading again: entity available")
+				failing = ""
+			}
+			if _, err := d.hub.Update(id, "hardware", "", vals); err != nil {
+				log.Error("update", "err", err)
+			}
+			_ = d.hub.SetAvailable(id, "hardware", nil)
+		}
+		read()
+		t := d.clock.NewTicker(every)
+		defer t.Stop()
+		for {
+			beat.Tick()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.Chan():
+				read()
+			}
+		}
+	}, nil
+}
+
+// readSensor takes one reading and turns it into attribute values,
+// refusing values no room can have (a sensor gone wrong, not the weather).
+func readSensor(s senser, names []string) (map[string]hub.Value, error) {
+	var e physic.Env
+	if err := s.Sense(&e); err != nil {
+		return nil, err
+	}
+	vals := make(map[string]hub.Value, len(names))
+	for _, n := range names {
+		var v float64
+		var lo, hi, scale float64 // scale: 100 keeps hundredths
+		switch n {
+		case "temperature":
+			v, lo, hi, scale = e.Temperature.Celsius(), -40, 85, 100
+		case "humidity":
+			v, lo, hi, scale = float64(e.Humidity)/float64(physic.PercentRH), 0, 100, 10
+		case "pressure":
+			v, lo, hi, scale = float64(e.Pressure)/float64(physic.Pascal)/100, 300, 1100, 10
+		}
+		if math.IsNaN(v) || v < lo || v > hi {
+			return nil, fmt.Errorf("%s: %s %.2f is outside %g..%g: %w", s, n, v, lo, hi, i2cdev.ErrGarbage)
+		}
+		vals[n] = hub.Number(math.Round(v*scale)/scale, sensorAttrs[n].Unit)
+	}
+	return vals, nil
+}
+
+func (d *Daemon) attachContact(id hub.ID, p *PartConfig, c *contact.Dev, log *slog.Logger) (partLoop, error) {
+	closed, err := c.Closed()
+	initial := map[string]hub.Value{}
+	if err == nil {
+		initial["closed"] = hub.Bool(closed)
+	}
+	e := hub.Entity{ID: id, Name: p.Name, Attrs: []hub.AttrSpec{{Name: "closed", Type: hub.TypeBool}}}
+	if err := d.hub.Register(e, initial); err != nil {
+		return nil, err
+	}
+	if err != nil {
+		_ = d.hub.SetAvailable(id, "hardware", err)
+	}
+	return func(ctx context.Context) {
+		for ctx.Err() == nil {
+			err := c.Run(ctx, func(ev contact.Event) {
+				_, _ = d.hub.Update(id, "hardware", "", map[string]hub.Value{"closed": hub.Bool(ev.Closed)})
+				_ = d.hub.SetAvailable(id, "hardware", nil)
+			})
+			if err == nil || errors.Is(err, context.Canceled) {
+				return
+			}
+			log.Warn("contact failed: entity unavailable; retrying", "err", err)
+			_ = d.hub.SetAvailable(id, "hardware", err)
+			select {
+			case <-ctx.Done():
+			case <-d.clock.After(time.Second):
+			}
+		}
+	}, nil
+}
+
+func (d *Daemon) attachRelay(id hub.ID, p *PartConfig, r *relay.Dev) error {
+	handler := hub.HandlerFunc(func(_ context.Context, cmd hub.Command) error {
+		on := cmd.Args["on"].BoolValue()
+		if err := r.Set(on); err != nil {
+			return err
+		}
+		_, err := d.hub.Update(id, cmd.Source, cmd.Principal, map[string]hub.Value{"on": hub.Bool(r.On())})
+		return err
+	})
+	e := hub.Entity{ID: id, Name: p.Name, Handler: handler, Attrs: []hub.AttrSpec{{Name: "on", Type: hub.TypeBool, Writable: true}}}
+	return d.hub.Register(e, map[string]hub.Value{"on": hub.Bool(r.On())})
+}

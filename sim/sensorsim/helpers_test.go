@@ -1,0 +1,48 @@
+package sensorsim_test
+
+import (
+	"testing"
+
+	"periph.io/x/conn/v3/physic"
+
+	"github.com/hearth-hub/hearth/sim/i2csim"
+	"github.com/hearth-hub/hearth/sim/sensorsim"
+)
+
+// newBus returns a simulated bus with chip attached at addr on a clock
+// shared with the driver under test.
+func newBus(t *testing.T, addr uint16, chip i2csim.Device) (*i2csim.Bus, *sensorsim.InstantClock) {
+	t.Helper()
+	bus := i2csim.New("sim-i2c-1")
+	clk := sensorsim.NewInstantClock()
+	switch c := chip.(type) {
+	case *sensorsim.SHT3x:
+		c.SetClock(clk)
+	case *sensorsim.BME280:
+		c.SetClock(clk)
+	case *sensorsim.MCP9808:
+		c.SetClock(clk)
+	}
+	if err := bus.Attach(addr, chip); err != nil {
+		t.Fatal(err)
+	}
+	return bus, clk
+}
+
+// celsius is a temperature given in thousandths of a degree Celsius.
+func celsius(milli int64) physic.Temperature {
+	return physic.ZeroCelsius + physic.Temperature(milli)*physic.MilliKelvin
+}
+
+// near reports whether got is within tol of want.
+func near[T ~int64 | ~int32](got, want, tol T) bool { return got-want <= tol && want-got <= tol }
+
+// tx does one raw transaction, failing the test on an error.
+func tx(t *testing.T, bus *i2csim.Bus, addr uint16, w []byte, n int) []byte {
+	t.Helper()
+	r := make([]byte, n)
+	if err := bus.Tx(addr, w, r); err != nil {
+		t.Fatalf("Tx(%#x, % x)=%v", addr, w, err)
+	}
+	return r
+}
