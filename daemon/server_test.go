@@ -56,21 +56,13 @@ func MustStart(tb testing.TB, cfg *Config) *running {
 	if err != nil {
 		tb.Fatalf("New()=%v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- d.Serve(ctx, func() { close(ready) }) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		tb.Fatalf("Serve()=%v before ready", err)
-	}
+	stopServe := startServe(tb, d)
 	var once sync.Once
 	var stopErr error
 	stop := func() error {
 		once.Do(func() {
-			cancel()
-			stopErr = errors.Join(<-done, d.Close())
+			stopServe()
+			stopErr = d.Close()
 		})
 		return stopErr
 	}
