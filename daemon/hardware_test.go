@@ -15,6 +15,7 @@ import (
 	"github.com/hearth-hub/hearth/hub"
 	"github.com/hearth-hub/hearth/sim"
 	"github.com/hearth-hub/hearth/sim/i2csim"
+	"github.com/hearth-hub/hearth/sim/sensorsim"
 )
 
 // hwConfig is testConfig with parts on the simulated house.
@@ -96,6 +97,16 @@ func TestHardware_Sensors(t *testing.T) {
 		})
 		h.Bus.SetFault(sim.AddrSHT3x, i2csim.Fault{})
 		waitFor(t, func() bool { _, ok := attr(t, r, "sensor.living_room", "temperature"); return ok })
+	})
+	t.Run("a sensor that lost power is set up again", func(t *testing.T) {
+		// A fresh chip at the address: it has forgotten its oversampling.
+		h.Bus.Detach(sim.AddrBME280)
+		fresh := sensorsim.NewBME280(h.Room)
+		if err := h.Bus.Attach(sim.AddrBME280, fresh); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { e, _ := r.client.Entity(context.Background(), "sensor.climate"); return !e.Available })
+		waitFor(t, func() bool { _, ok := attr(t, r, "sensor.climate", "humidity"); return ok })
 	})
 	t.Run("an impossible reading is refused", func(t *testing.T) {
 		spike := -60.0

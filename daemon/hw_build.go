@@ -44,7 +44,7 @@ func init() {
 			return nil, err
 		}
 		o := mcp9808.DefaultOpts()
-		o.Addr = uint16(p.Addr)
+		o.Addr, o.Clock = uint16(p.Addr), hw.clock
 		return mcp9808.New(bus, &o)
 	})
 	registerBuild("mcp23017", func(hw *hardware, p *PartConfig) (any, error) {

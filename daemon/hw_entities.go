@@ -53,7 +53,13 @@ func (d *Daemon) attachEntities(hw *hardware, parts []PartConfig) ([]partLoop, e
 		var err error
 		switch dev := dev.(type) {
 		case senser:
-			loop, err = d.attachSensor(id, p, dev, log)
+			loop, err = d.attachSensor(id, p, dev, func() (senser, error) {
+				x, err := drivers[p.Driver].build(hw, p)
+				if err != nil {
+					return nil, err
+				}
+				return x.(senser), nil
+			}, log)
 		case *contact.Dev:
 			loop, err = d.attachContact(id, p, dev, log)
 		case *relay.Dev:
@@ -71,7 +77,12 @@ func (d *Daemon) attachEntities(hw *hardware, parts []PartConfig) ([]partLoop, e
 	return loops, nil
 }
 
-func (d *Daemon) attachSensor(id hub.ID, p *PartConfig, s senser, log *slog.Logger) (partLoop, error) {
+// rebuildAfter is how many readings in a row must fail before a sensor's
+// driver is set up anew: a chip that lost power has lost its configuration
+// too, and only a new probe and setup bring it back.
+const rebuildAfter = 3
+
+func (d *Daemon) attachSensor(id hub.ID, p *PartConfig, s senser, rebuild func() (senser, error), log *slog.Logger) (partLoop, error) {
 	names := measures[p.Driver]
 	attrs := make([]hub.AttrSpec, 0, len(names))
 	for _, n := range names {
@@ -88,6 +99,7 @@ func (d *Daemon) attachSensor(id hub.ID, p *PartConfig, s senser, log *slog.Logg
 		beat := d.hub.Liveness().Register("sensor "+string(id), every)
 		defer beat.Done()
 		var failing string
+		fails := 0
 		read := func() {
 			vals, err := readSensor(s, names)
 			if err != nil {
@@ -96,8 +108,14 @@ func (d *Daemon) attachSensor(id hub.ID, p *PartConfig, s senser, log *slog.Logg
 					failing = msg
 				}
 				_ = d.hub.SetAvailable(id, "hardware", err)
+				if fails++; fails%rebuildAfter == 0 {
+					if ns, err := rebuild(); err == nil {
+						s = ns
+					}
+				}
 				return
 			}
+			fails = 0
 			if failing != "" {
 				log.Info("sensor reading again: entity available")
 				failing = ""

@@ -380,7 +380,7 @@ func (d *Dev) Sense(e *physic.Env) error {
 		return garbage("temperature reads %#x, its reset value: the chip did not measure (was it reset?)", adcT)
 	}
 	t, tFine := d.cal.CompensateT(adcT)
-	if t < -4500 || t > 9000 { // the chip works from -40 to 85 °C
+	if t < -4500 || t > 9000 { // the chip works from -40 to 85 °C; 5 °C of slack
 		return garbage("temperature %d.%02d °C is outside what the chip measures", t/100, abs(t%100))
 	}
 	var p physic.Pressure
@@ -389,7 +389,7 @@ func (d *Dev) Sense(e *physic.Env) error {
 			return garbage("pressure reads %#x, its reset value: the chip did not measure (was it reset?)", adcP)
 		}
 		q := d.cal.CompensateP(adcP, tFine)
-		if pa := q >> 8; pa < 25000 || pa > 115000 { // the chip works from 300 to 1100 hPa
+		if pa := q >> 8; pa < 25000 || pa > 115000 { // the chip works from 300 to 1100 hPa; 50 hPa of slack
 			return garbage("pressure %d Pa is outside what the chip measures", pa)
 		}
 		p = physic.Pressure(q) * (physic.Pascal / 256)

@@ -177,10 +177,17 @@ func (d *Dev) Extend(ctx context.Context) error { return d.move(ctx, Extended) }
 // a deferred call if anything panics.
 func (d *Dev) Retract(ctx context.Context) error { return d.move(ctx, Retracted) }
 
+// testHookQueued, when set by a test, is called once an operation has
+// taken its place behind the running one.
+var testHookQueued func()
+
 func (d *Dev) move(ctx context.Context, to Position) (err error) {
 	d.outMu.Lock()
 	halts := d.halts
 	d.outMu.Unlock()
+	if testHookQueued != nil {
+		testHookQueued()
+	}
 	select {
 	case d.sem <- struct{}{}:
 	case <-ctx.Done():

@@ -3,27 +3,29 @@ package sensorsim_test
 import (
 	"testing"
 
+	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/physic"
 
 	"github.com/hearth-hub/hearth/sim/i2csim"
 	"github.com/hearth-hub/hearth/sim/sensorsim"
 )
 
-// newBus returns a simulated bus with chip attached at addr on a clock
-// shared with the driver under test.
-func newBus(t *testing.T, addr uint16, chip i2csim.Device) (*i2csim.Bus, *sensorsim.InstantClock) {
+// chip is what the simulated chips share.
+type chip interface {
+	i2csim.Device
+	SetClock(clockwork.Clock)
+}
+
+var _ = []chip{(*sensorsim.SHT3x)(nil), (*sensorsim.BME280)(nil), (*sensorsim.MCP9808)(nil)}
+
+// newBus returns a simulated bus with c attached at addr, on a clock the
+// test shares with the driver under test.
+func newBus(t *testing.T, addr uint16, c chip) (*i2csim.Bus, *sensorsim.InstantClock) {
 	t.Helper()
 	bus := i2csim.New("sim-i2c-1")
 	clk := sensorsim.NewInstantClock()
-	switch c := chip.(type) {
-	case *sensorsim.SHT3x:
-		c.SetClock(clk)
-	case *sensorsim.BME280:
-		c.SetClock(clk)
-	case *sensorsim.MCP9808:
-		c.SetClock(clk)
-	}
-	if err := bus.Attach(addr, chip); err != nil {
+	c.SetClock(clk)
+	if err := bus.Attach(addr, c); err != nil {
 		t.Fatal(err)
 	}
 	return bus, clk

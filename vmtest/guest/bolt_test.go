@@ -171,7 +171,7 @@ func mustReach(t *testing.T, d *bolt.Dev, want bolt.Position) {
 	t.Helper()
 	var got bolt.Position
 	var err error
-	if !eventually(time.Second, func() bool { got, err = d.Position(); return err == nil && got == want }) {
+	if !eventually(2*time.Second, func() bool { got, err = d.Position(); return err == nil && got == want }) {
 		t.Fatalf("Position()=%v, %v; want %v", got, err, want)
 	}
 }
@@ -258,9 +258,19 @@ func TestBolt_Stops(t *testing.T) {
 			d := newBolt(t, m, 5*time.Second)
 			m.setObstruct(true)
 			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
 			done := make(chan error, 1)
-			go func() { done <- d.Extend(ctx) }()
+			finished := make(chan struct{})
+			go func() { done <- d.Extend(ctx); close(finished) }()
+			// Whatever happens, the motor stops before the lines are released.
+			t.Cleanup(func() {
+				cancel()
+				_ = d.Halt()
+				select {
+				case <-finished:
+				case <-time.After(2 * time.Second):
+					t.Error("Extend did not return within 2 s of Halt")
+				}
+			})
 			if !eventually(2*time.Second, func() bool { v, err := m.extend.value(); return err == nil && v == gpio.High }) {
 				t.Fatal("Extend never drove the extend line")
 			}
@@ -288,7 +298,7 @@ func TestBolt_SwitchFault(t *testing.T) {
 	d := newBolt(t, m, 2*time.Second)
 	m.setFault(true)
 	var err error
-	if !eventually(time.Second, func() bool { _, err = d.Position(); return errors.Is(err, bolt.ErrSwitchFault) }) {
+	if !eventually(2*time.Second, func() bool { _, err = d.Position(); return errors.Is(err, bolt.ErrSwitchFault) }) {
 		t.Fatalf("both switches closed: Position() err=%v, want ErrSwitchFault", err)
 	}
 	m.takeDriven()

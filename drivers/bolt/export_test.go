@@ -1,0 +1,4 @@
+package bolt
+
+// SetTestHookQueued sets testHookQueued; nil clears it.
+func SetTestHookQueued(f func()) { testHookQueued = f }
