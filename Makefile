@@ -22,7 +22,7 @@ run: build
 	mkdir -p var
 	./bin/hearthd --config examples/sim.yaml
 
-check: deps vet staticcheck test
+check: deps vet staticcheck test vmtest
 
 deps:
 	@sh scripts/deps.sh $(DEBIAN_PACKAGES)
@@ -41,3 +41,5 @@ bench:
 
 clean:
 	rm -rf bin var
+
+include vmtest.mk

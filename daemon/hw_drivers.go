@@ -59,6 +59,9 @@ func init() {
 			seen[p] = true
 		}
 		c.level("active", c.part.Active, "low")
+		if c.part.Active == "high" && c.part.Expander != "" {
+			c.add("active", "limit switches that close high need a pull-down, which an mcp23017 does not have")
+		}
 		c.duration("travel", c.part.Travel, 100*time.Millisecond, time.Minute)
 		c.none("bus", "addr", "pin", "pull", "debounce", "relay", "pulse", "entity", "interval")
 	})

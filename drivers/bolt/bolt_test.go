@@ -72,9 +72,9 @@ func (r *rig) newDev() *bolt.Dev {
 
 // run runs op, moving the clock one Poll at a time while op waits on it
 // (its poll timer is the clock's only waiter), and calls each, if not
-// nil, before each step with the time elapsed. It returns op's error and
-// the time op took on the clock.
-func (r *rig) run(op func(context.Context) error, ctx context.Context, each func(time.Duration)) (error, time.Duration) {
+// nil, before each step with the time elapsed. It returns the time op
+// took on the clock and its error.
+func (r *rig) run(op func(context.Context) error, ctx context.Context, each func(time.Duration)) (time.Duration, error) {
 	r.t.Helper()
 	start := r.fc.Now()
 	done := make(chan error, 1)
@@ -88,7 +88,7 @@ func (r *rig) run(op func(context.Context) error, ctx context.Context, each func
 		if err := r.fc.BlockUntilContext(opCtx, 1); err != nil {
 			select {
 			case err := <-done:
-				return err, r.fc.Since(start)
+				return r.fc.Since(start), err
 			case <-r.ctx.Done():
 				r.t.Fatal("operation did not finish")
 			}
@@ -141,7 +141,7 @@ func TestNew_MotorOffAtOnce(t *testing.T) {
 func TestDev_Extend(t *testing.T) {
 	r := newRig(t, 0)
 	r.position(bolt.Retracted)
-	err, took := r.run(r.d.Extend, r.ctx, nil)
+	took, err := r.run(r.d.Extend, r.ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestDev_Extend(t *testing.T) {
 	if p := r.model.Position(); p < 0.98 || p > 0.99 {
 		t.Fatalf("model at %v, want stopped at the switch (0.98..0.99)", p)
 	}
-	err, _ = r.run(r.d.Retract, r.ctx, nil)
+	_, err = r.run(r.d.Retract, r.ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestDev_AlreadyThere(t *testing.T) {
 func TestDev_Jammed(t *testing.T) {
 	r := newRig(t, 0)
 	r.model.Obstruct(0.6)
-	err, took := r.run(r.d.Extend, r.ctx, nil)
+	took, err := r.run(r.d.Extend, r.ctx, nil)
 	if !errors.Is(err, bolt.ErrJammed) {
 		t.Fatalf("Extend()=%v, want ErrJammed", err)
 	}
@@ -195,7 +195,7 @@ func TestDev_Jammed(t *testing.T) {
 		t.Fatalf("model at %v, want 0.6", got)
 	}
 	// It can still be withdrawn.
-	if err, _ := r.run(r.d.Retract, r.ctx, nil); err != nil {
+	if _, err := r.run(r.d.Retract, r.ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	r.position(bolt.Retracted)
@@ -204,7 +204,7 @@ func TestDev_Jammed(t *testing.T) {
 func TestDev_Cancel(t *testing.T) {
 	r := newRig(t, 0)
 	ctx, cancel := context.WithCancel(r.ctx)
-	err, _ := r.run(r.d.Extend, ctx, func(at time.Duration) {
+	_, err := r.run(r.d.Extend, ctx, func(at time.Duration) {
 		if at == 500*time.Millisecond {
 			cancel()
 		}
@@ -223,7 +223,7 @@ func TestDev_Cancel(t *testing.T) {
 
 func TestDev_Halt(t *testing.T) {
 	r := newRig(t, 1)
-	err, _ := r.run(r.d.Retract, r.ctx, func(at time.Duration) {
+	_, err := r.run(r.d.Retract, r.ctx, func(at time.Duration) {
 		if at == 300*time.Millisecond {
 			if err := r.d.Halt(); err != nil {
 				t.Error(err)
@@ -274,7 +274,7 @@ func TestDev_WriteFails(t *testing.T) {
 	})
 	t.Run("switch unreadable", func(t *testing.T) {
 		r := newRig(t, 0)
-		err, _ := r.run(r.d.Extend, r.ctx, func(at time.Duration) {
+		_, err := r.run(r.d.Extend, r.ctx, func(at time.Duration) {
 			if at == 100*time.Millisecond {
 				r.extended.FailRead(boom)
 			}
@@ -310,7 +310,7 @@ func TestDev_PanicStopsMotor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err, _ = r.run(func(ctx context.Context) (err error) {
+	_, err = r.run(func(ctx context.Context) (err error) {
 		defer func() {
 			if recover() != nil {
 				err = errors.New("panicked")
@@ -395,7 +395,7 @@ func TestDev_PowerLoss(t *testing.T) {
 func TestDev_Serialised(t *testing.T) {
 	r := newRig(t, 0)
 	second := make(chan error, 1)
-	err, _ := r.run(r.d.Extend, r.ctx, func(at time.Duration) {
+	_, err := r.run(r.d.Extend, r.ctx, func(at time.Duration) {
 		if at == 100*time.Millisecond {
 			go func() { second <- r.d.Retract(r.ctx) }()
 		}
@@ -404,14 +404,14 @@ func TestDev_Serialised(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The retract now runs; finish it.
-	err, _ = r.run(func(context.Context) error { return <-second }, r.ctx, nil)
+	_, err = r.run(func(context.Context) error { return <-second }, r.ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.position(bolt.Retracted)
 
 	waiting := make(chan error, 1)
-	err, _ = r.run(r.d.Extend, r.ctx, func(at time.Duration) {
+	_, err = r.run(r.d.Extend, r.ctx, func(at time.Duration) {
 		if at != 100*time.Millisecond {
 			return
 		}
@@ -432,7 +432,7 @@ func TestDev_Serialised(t *testing.T) {
 
 	// A waiting operation gives up when its own ctx ends.
 	ctx, cancel := context.WithCancel(r.ctx)
-	err, _ = r.run(r.d.Retract, r.ctx, func(at time.Duration) {
+	_, err = r.run(r.d.Retract, r.ctx, func(at time.Duration) {
 		if at == 50*time.Millisecond {
 			cancel()
 			if err := r.d.Extend(ctx); !errors.Is(err, context.Canceled) {

@@ -56,7 +56,7 @@ func (r *rig) randomMove(rng *rand.Rand) {
 	defer cancel()
 	when := time.Duration(rng.IntN(500)) * bolt.Poll
 	what := rng.IntN(6)
-	err, took := r.run(op, ctx, func(at time.Duration) {
+	took, err := r.run(op, ctx, func(at time.Duration) {
 		if at != when {
 			return
 		}
@@ -99,7 +99,7 @@ func (r *rig) queued(rng *rand.Rand) {
 	when := time.Duration(rng.IntN(100)) * bolt.Poll
 	done := make(chan error, 1)
 	started := false
-	err, _ := r.run(first, r.ctx, func(at time.Duration) {
+	_, err := r.run(first, r.ctx, func(at time.Duration) {
 		if at == when {
 			started = true
 			go func() { done <- second(r.ctx) }()
@@ -111,7 +111,7 @@ func (r *rig) queued(rng *rand.Rand) {
 	if !started { // the first ended before when
 		return
 	}
-	err, _ = r.run(func(context.Context) error { return <-done }, r.ctx, nil)
+	_, err = r.run(func(context.Context) error { return <-done }, r.ctx, nil)
 	if err != nil && !errors.Is(err, bolt.ErrJammed) {
 		r.t.Fatalf("second: %v", err)
 	}

@@ -14,10 +14,11 @@ var ErrReadBack = errors.New("relay: line does not read back what was driven")
 
 // LevelReader is implemented by lines that can report the level of a line
 // they drive, without changing its direction, and say when they could not
-// read. ReadBack needs it. periph's gpioioctl lines (the GPIO character
-// device, and bcm283x lines without /dev/gpiomem, which delegate to it)
-// do not have it for a reason: their Read() on an output turns it into a
-// pulled-up input, which would energise an active-high relay.
+// read (gpiosim and mcp23017 lines). Read-back uses it and nothing else:
+// periph's gpioioctl lines (the GPIO character device, and bcm283x lines
+// without /dev/gpiomem, which delegate to it) turn an output into a
+// pulled-up input when Read() is called on it, which would energise an
+// active-high relay.
 type LevelReader interface {
 	ReadLevel() (gpio.Level, error)
 }
@@ -29,8 +30,9 @@ type Opts struct {
 	// opto-isolated boards).
 	ActiveLow bool
 	// ReadBack: after each write, read the line and fail with ErrReadBack
-	// if it disagrees. The line must implement LevelReader (gpiosim and
-	// mcp23017 lines do); New fails otherwise.
+	// if it disagrees, where the line allows: it must implement
+	// LevelReader (MCP23017 and simulated lines do; a Pi's own lines do
+	// not), else read-back is skipped. ReadsBack tells which.
 	ReadBack bool
 }
 
@@ -38,7 +40,7 @@ type Opts struct {
 type Dev struct {
 	pin  gpio.PinOut
 	opts Opts
-	rb   LevelReader // nil without ReadBack
+	rb   LevelReader // nil: no read-back (not asked for, or the line cannot)
 
 	mu sync.Mutex
 	on bool
@@ -47,9 +49,7 @@ type Dev struct {
 var _ conn.Resource = (*Dev)(nil)
 
 // New drives pin to the safe level (relay off) at once, then returns the
-// relay. With ReadBack it checks that the line reads back off; if the
-// line cannot read back (see LevelReader) the line is still left off and
-// New fails with an error wrapping errors.ErrUnsupported.
+// relay. With read-back in effect it checks that the line reads back off.
 func New(pin gpio.PinIO, opts *Opts) (*Dev, error) {
 	if pin == nil {
 		return nil, errors.New("relay: no pin")
@@ -58,19 +58,21 @@ func New(pin gpio.PinIO, opts *Opts) (*Dev, error) {
 	if opts != nil {
 		d.opts = *opts
 	}
+	if d.opts.ReadBack {
+		d.rb = levelReader(pin)
+	}
 	if err := d.pin.Out(d.level(false)); err != nil {
 		return nil, fmt.Errorf("%s: drive off: %w", d, err)
 	}
-	if d.opts.ReadBack {
-		if d.rb = levelReader(pin); d.rb == nil {
-			return nil, fmt.Errorf("%s: read-back: %T cannot read an output without disturbing it: %w", d, pin, errors.ErrUnsupported)
-		}
-		if err := d.check(false); err != nil {
-			return nil, err
-		}
+	if err := d.check(false); err != nil {
+		return nil, err
 	}
 	return d, nil
 }
+
+// ReadsBack reports whether writes are read back: Opts.ReadBack was set
+// and the line can (see LevelReader).
+func (d *Dev) ReadsBack() bool { return d.rb != nil }
 
 // levelReader finds a LevelReader in pin or the pins it wraps.
 func levelReader(pin gpio.PinIO) LevelReader {

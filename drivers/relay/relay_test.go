@@ -69,16 +69,38 @@ func TestNew_NoPin(t *testing.T) {
 	}
 }
 
-// A line that cannot read an output back (gpiotest.Pin here; periph's
-// gpioioctl lines on a Pi) is refused for ReadBack, but left safe.
+// gpioioctlLike is a line whose Read() on an output would reconfigure it
+// as a pulled-up input, as periph's gpioioctl lines do: the relay must
+// never call it.
+type gpioioctlLike struct {
+	gpiotest.Pin
+	reads int
+}
+
+func (p *gpioioctlLike) Read() gpio.Level { p.reads++; return p.Pin.Read() }
+
+// A line that cannot read an output back safely: ReadBack is skipped, and
+// Read() is never called on the output.
 func TestNew_ReadBackUnsupported(t *testing.T) {
-	p := &gpiotest.Pin{N: "GPIO17", L: gpio.High}
-	_, err := relay.New(p, &relay.Opts{ReadBack: true})
-	if !errors.Is(err, errors.ErrUnsupported) {
-		t.Fatalf("New()=%v, want errors.ErrUnsupported", err)
+	p := &gpioioctlLike{Pin: gpiotest.Pin{N: "GPIO17", L: gpio.High}}
+	d, err := relay.New(p, &relay.Opts{ReadBack: true})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got, want := p.Read(), gpio.Low; got != want {
-		t.Fatalf("line %s after a refused New, want %s (off)", got, want)
+	if d.ReadsBack() {
+		t.Fatal("ReadsBack() on a line that cannot read back")
+	}
+	if err := d.Set(true); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Off(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := p.Pin.Read(), gpio.Low; got != want {
+		t.Fatalf("line %s, want %s (off)", got, want)
+	}
+	if p.reads != 0 {
+		t.Fatalf("Read() called %d times on an output", p.reads)
 	}
 }
 
@@ -89,6 +111,9 @@ func newSim(t *testing.T, activeLow bool) (*gpiosim.Pin, *gpiosim.Relay, *relay.
 	d, err := relay.New(p, &relay.Opts{ActiveLow: activeLow, ReadBack: true})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !d.ReadsBack() {
+		t.Fatal("ReadsBack()=false on a simulated line")
 	}
 	return p, coil, d
 }
