@@ -177,10 +177,10 @@ func TestHardware_StartupErrors(t *testing.T) {
 		part PartConfig
 		want []string
 	}{
-		{"no chip at the address", PartConfig{Name: "attic", Driver: "sht3x", Bus: "1", Addr: 0x45, Entity: "sensor.attic"}, []string{`part "attic" (sht3x)`, "0x45", "no acknowledge"}},
-		{"another chip at the address", PartConfig{Name: "attic", Driver: "bme280", Bus: "1", Addr: 0x77}, []string{`part "attic" (bme280)`, "0x77"}},
-		{"unknown bus", PartConfig{Name: "attic", Driver: "mcp9808", Bus: "7", Addr: 0x18}, []string{`part "attic" (mcp9808)`, `"7"`}},
-		{"unknown line", PartConfig{Name: "attic", Driver: "relay", Pin: "GPIO99"}, []string{`part "attic" (relay)`, "GPIO99"}},
+		{"no chip at the address", PartConfig{Name: "attic", Driver: "sht3x", Bus: "1", Addr: 0x45, Entity: "sensor.attic"}, []string{`part "attic" (sht3x on I2C bus 1 at 0x45, entity sensor.attic)`, "no acknowledge"}},
+		{"another chip at the address", PartConfig{Name: "attic", Driver: "bme280", Bus: "1", Addr: 0x77}, []string{`part "attic" (bme280 on I2C bus 1 at 0x77)`}},
+		{"unknown bus", PartConfig{Name: "attic", Driver: "mcp9808", Bus: "7", Addr: 0x18}, []string{`part "attic" (mcp9808 on I2C bus 7 at 0x18)`, `"7"`}},
+		{"unknown line", PartConfig{Name: "attic", Driver: "relay", Pin: "GPIO99"}, []string{`part "attic" (relay on GPIO99)`, "no GPIO line"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(t)

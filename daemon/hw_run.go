@@ -72,7 +72,11 @@ func (hw *hardware) part(name string) (any, error) {
 	}
 	d, err := def.build(hw, p)
 	if err != nil {
-		return nil, fmt.Errorf("part %q (%s): %w", name, p.Driver, err)
+		what := p.Driver + " on " + busOf(p)
+		if p.Entity != "" {
+			what += ", entity " + p.Entity
+		}
+		return nil, fmt.Errorf("part %q (%s): %w", name, what, err)
 	}
 	hw.built[name] = d
 	hw.order = append(hw.order, name)
