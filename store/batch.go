@@ -13,6 +13,8 @@ type request struct {
 	kind   reqKind
 	audit  AuditRow // reqAudit
 	entity string   // reqDeleteState
+	key    string   // reqPutKV
+	value  string   // reqPutKV
 	reply  chan reply
 }
 
@@ -23,6 +25,7 @@ const (
 	reqAudit
 	reqDeleteState
 	reqCompact
+	reqPutKV
 )
 
 type reply struct {
@@ -85,6 +88,10 @@ func (db *DB) serve(ctx context.Context, r request) reply {
 	case reqCompact:
 		st, err := db.compact(ctx)
 		return reply{err: err, compact: st}
+	case reqPutKV:
+		return reply{err: db.commit(ctx, nil, func(ctx context.Context, c *sql.Conn) error {
+			return db.putKV(ctx, c, r.key, r.value)
+		})}
 	default:
 		return reply{err: db.commit(ctx, nil, nil)}
 	}
