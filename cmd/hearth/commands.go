@@ -144,7 +144,11 @@ func (c *cli) command(ctx context.Context, id, action string, pairs []string, wa
 		}
 	}
 	if action != hub.ActionSet || resp.State == nil {
-		fmt.Fprintf(c.out, "%s: %s done (audit #%d)\n", id, action, resp.AuditID)
+		state := ""
+		if resp.State != nil {
+			state = ": " + stateLine(*resp.State)
+		}
+		fmt.Fprintf(c.out, "%s: %s done (audit #%d)%s\n", id, action, resp.AuditID, state)
 	}
 	return nil
 }

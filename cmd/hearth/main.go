@@ -39,6 +39,9 @@ Commands:
   history ID [--attr A] [--since 24h] [--step 5m]
   watch [ID...]                stream state changes until Ctrl-C
   audit [--entity ID] [--principal P] [--since D] [--limit N]
+  lock ID | unlock ID          lock or unlock a lock; returns when the bolt is there
+  thermostat ID [--mode M] [--fan F] [--target C] [--low C --high C]
+  thermostat ID --preset home|away|sleep [--until TIME | --for D]
 
 Flags (anywhere on the line):
   --socket PATH   the daemon's socket (else $HEARTH_SOCKET, else ` + systemSocket + `)
@@ -135,7 +138,7 @@ func (c *cli) exitCode(err error) int {
 // takesValue reports whether a is a global flag whose value is the next word.
 func takesValue(a string) bool {
 	switch strings.TrimLeft(a, "-") {
-	case "socket", "addr", "token-file", "timeout":
+	case "socket", "addr", "token-file", "timeout", "mode", "fan", "target", "low", "high", "preset", "until", "for", "since", "step", "attr", "entity", "principal", "limit", "kind":
 		return true
 	}
 	return false
@@ -195,6 +198,7 @@ func (c *cli) dispatch(ctx context.Context, cmd string, args []string) error {
 	commands := map[string]func(context.Context, []string) error{
 		"status": c.status, "ls": c.ls, "get": c.get, "set": c.set, "do": c.do,
 		"history": c.history, "watch": c.watch, "audit": c.audit,
+		"lock": c.lock, "unlock": c.unlock, "thermostat": c.thermostat,
 	}
 	fn, ok := commands[cmd]
 	if !ok {
