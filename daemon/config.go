@@ -19,14 +19,16 @@ import (
 // Config is hearthd's configuration, read from one YAML file. Defaults are
 // in brackets; DefaultConfig returns them.
 type Config struct {
-	File     string          `yaml:"-"`         // where it was read from, for messages
-	StateDir string          `yaml:"state_dir"` // [/var/lib/hearthd]
-	Log      LogConfig       `yaml:"log"`
-	API      APIConfig       `yaml:"api"`
-	Store    StoreConfig     `yaml:"store"`
-	Bus      BusConfig       `yaml:"bus"`
-	Virtual  []VirtualConfig `yaml:"virtual"`
-	Hardware HardwareConfig  `yaml:"hardware"`
+	File        string             `yaml:"-"`         // where it was read from, for messages
+	StateDir    string             `yaml:"state_dir"` // [/var/lib/hearthd]
+	Log         LogConfig          `yaml:"log"`
+	API         APIConfig          `yaml:"api"`
+	Store       StoreConfig        `yaml:"store"`
+	Bus         BusConfig          `yaml:"bus"`
+	Virtual     []VirtualConfig    `yaml:"virtual"`
+	Hardware    HardwareConfig     `yaml:"hardware"`
+	Thermostats []ThermostatConfig `yaml:"thermostats"`
+	Locks       []LockConfig       `yaml:"locks"`
 }
 
 // LogConfig says what the daemon logs and how.

@@ -173,7 +173,7 @@ func TestConfig_Bad(t *testing.T) {
 		field string
 		msg   string
 	}{
-		{"bad_unknown_top.yaml", 3, "logging", "unknown field (known: api, bus, hardware, log, state_dir, store, virtual)"},
+		{"bad_unknown_top.yaml", 3, "logging", "unknown field (known: api, bus, hardware, locks, log, state_dir, store, thermostats, virtual)"},
 		{"bad_unknown_nested.yaml", 4, "store.batch_sise", "unknown field; did you mean batch_size? (known: batch_interval, batch_size,"},
 		{"bad_type_int.yaml", 3, "store.batch_size", `want an integer, got string "lots"`},
 		{"bad_duration.yaml", 3, "store.batch_interval", `want a duration like "1s", "5m", "168h" or "7d", got "5 minutes"`},
@@ -212,6 +212,13 @@ func TestConfig_Bad(t *testing.T) {
 		{"bad_hw_entity_kind.yaml", 8, "hardware.parts[0].entity", `a bme280 part is shown as a sensor.<name> entity, got "switch.hall"`},
 		{"bad_hw_field_not_applicable.yaml", 7, "hardware.parts[0].debounce", "does not apply to a relay part"},
 		{"bad_hw_backend.yaml", 3, "hardware.backend", `must be one of sim, periph; got "arduino"`},
+		{"bad_ctl_unknown_sensor.yaml", 7, "thermostats[0].sensors[0]", `no sensor part has entity "sensor.living_room"`},
+		{"bad_ctl_relay_is_contact.yaml", 9, "thermostats[0].heat", `part "door" is a contact, not a relay`},
+		{"bad_ctl_relay_has_entity.yaml", 9, "thermostats[0].heat", `part "heat" also has entity switch.heat`},
+		{"bad_ctl_min_off.yaml", 10, "thermostats[0].compressor_min_off", "between"},
+		{"bad_ctl_mode.yaml", 10, "thermostats[0].mode", "cool needs a cool relay"},
+		{"bad_ctl_lock_both.yaml", 10, "locks[0]", "has both a bolt and a strike"},
+		{"bad_ctl_lock_id.yaml", 8, "locks[0].id", `want lock.<name>, got "door.front"`},
 	}
 	covered := map[string]bool{"bad_three_errors.yaml": true} // TestConfig_AllErrors
 	for _, tt := range tests {

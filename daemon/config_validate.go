@@ -47,6 +47,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateVirtual(p)
 	c.validateHardware(p)
+	c.validateControl(p)
 	return p.err()
 }
 

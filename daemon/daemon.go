@@ -39,6 +39,9 @@ type Daemon struct {
 	hw      *hardware
 	loops   []partLoop
 
+	contactFns    map[string][]func(closed bool) // by contact part
+	contactEntity map[string]hub.ID              // contact part -> its entity
+
 	mu      sync.Mutex
 	cfg     *Config
 	restart []string // config changes that a reload could not apply
@@ -106,6 +109,9 @@ func New(cfg *Config, logOut io.Writer) (*Daemon, error) {
 	if err := d.startHardware(cfg.Hardware); err != nil {
 		return nil, errors.Join(err, d.Close())
 	}
+	if err := d.startControl(cfg); err != nil {
+		return nil, errors.Join(err, d.Close())
+	}
 	log.Info("hardware ready", "backend", cfg.Hardware.Backend, "parts", len(cfg.Hardware.Parts), "entities", len(d.hub.Entities()))
 	return d, nil
 }
@@ -128,10 +134,33 @@ func (d *Daemon) startHardware(cfg HardwareConfig) error {
 	if err := d.hw.buildAll(cfg.Parts); err != nil {
 		return fmt.Errorf("hardware: %w", err)
 	}
+	d.contactFns, d.contactEntity = map[string][]func(bool){}, map[string]hub.ID{}
 	d.loops, err = d.attachEntities(d.hw, cfg.Parts)
 	if err != nil {
 		return fmt.Errorf("hardware: %w", err)
 	}
+	return nil
+}
+
+// startControl builds the thermostats and locks on their parts. It runs
+// after the hardware so that their parts exist, and before the contacts'
+// loops start so that locks hear their doors.
+func (d *Daemon) startControl(cfg *Config) error {
+	for _, tc := range cfg.Thermostats {
+		loop, err := d.attachThermostat(tc)
+		if err != nil {
+			return fmt.Errorf("thermostat: %w", err)
+		}
+		d.loops = append(d.loops, loop)
+	}
+	for _, lc := range cfg.Locks {
+		loop, err := d.attachLock(lc)
+		if err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		d.loops = append(d.loops, loop)
+	}
+	d.loops = append(d.loops, d.contactLoops()...)
 	return nil
 }
 
@@ -199,6 +228,8 @@ func (d *Daemon) Reload(next *Config) error {
 	note("bus.queue_size", prev.Bus != next.Bus)
 	note("log.format", prev.Log.Format != next.Log.Format)
 	note("hardware", !reflect.DeepEqual(prev.Hardware, next.Hardware))
+	note("thermostats", !reflect.DeepEqual(prev.Thermostats, next.Thermostats))
+	note("locks", !reflect.DeepEqual(prev.Locks, next.Locks))
 
 	if err := d.applyVirtual(prev, specs); err != nil {
 		return err
@@ -207,7 +238,7 @@ func (d *Daemon) Reload(next *Config) error {
 	// What needs a restart keeps running as it was.
 	merged := *next
 	merged.StateDir, merged.Store, merged.API, merged.Bus, merged.Log.Format = prev.StateDir, prev.Store, prev.API, prev.Bus, prev.Log.Format
-	merged.Hardware = prev.Hardware
+	merged.Hardware, merged.Thermostats, merged.Locks = prev.Hardware, prev.Thermostats, prev.Locks
 	d.cfg = &merged
 	d.restart = restart
 	if len(restart) > 0 {

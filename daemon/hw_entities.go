@@ -95,37 +95,39 @@ func (d *Daemon) attachSensor(id hub.ID, p *PartConfig, s senser, rebuild func()
 	if every == 0 {
 		every = 30 * time.Second
 	}
+	var failing string
+	fails := 0
+	read := func() {
+		vals, err := readSensor(s, names)
+		if err != nil {
+			if msg := err.Error(); msg != failing {
+				log.Warn("sensor reading failed: entity unavailable", "err", msg)
+				failing = msg
+			}
+			_ = d.hub.SetAvailable(id, "hardware", err)
+			if fails++; fails%rebuildAfter == 0 {
+				if ns, err := rebuild(); err == nil {
+					s = ns
+				}
+			}
+			return
+		}
+		fails = 0
+		if failing != "" {
+			log.Info("sensor reading again: entity available")
+			failing = ""
+		}
+		if _, err := d.hub.Update(id, "hardware", "", vals); err != nil {
+			log.Error("update", "err", err)
+		}
+		_ = d.hub.SetAvailable(id, "hardware", nil)
+	}
+	// The first reading is taken now, so that what starts next (a
+	// thermostat) starts on a fresh reading.
+	read()
 	return func(ctx context.Context) {
 		beat := d.hub.Liveness().Register("sensor "+string(id), every)
 		defer beat.Done()
-		var failing string
-		fails := 0
-		read := func() {
-			vals, err := readSensor(s, names)
-			if err != nil {
-				if msg := err.Error(); msg != failing {
-					log.Warn("sensor reading failed: entity unavailable", "err", msg)
-					failing = msg
-				}
-				_ = d.hub.SetAvailable(id, "hardware", err)
-				if fails++; fails%rebuildAfter == 0 {
-					if ns, err := rebuild(); err == nil {
-						s = ns
-					}
-				}
-				return
-			}
-			fails = 0
-			if failing != "" {
-				log.Info("sensor reading again: entity available")
-				failing = ""
-			}
-			if _, err := d.hub.Update(id, "hardware", "", vals); err != nil {
-				log.Error("update", "err", err)
-			}
-			_ = d.hub.SetAvailable(id, "hardware", nil)
-		}
-		read()
 		t := d.clock.NewTicker(every)
 		defer t.Stop()
 		for {
@@ -167,36 +169,62 @@ func readSensor(s senser, names []string) (map[string]hub.Value, error) {
 	return vals, nil
 }
 
-func (d *Daemon) attachContact(id hub.ID, p *PartConfig, c *contact.Dev, log *slog.Logger) (partLoop, error) {
+func (d *Daemon) attachContact(id hub.ID, p *PartConfig, c *contact.Dev, _ *slog.Logger) (partLoop, error) {
 	closed, err := c.Closed()
 	initial := map[string]hub.Value{}
 	if err == nil {
 		initial["closed"] = hub.Bool(closed)
 	}
 	e := hub.Entity{ID: id, Name: p.Name, Attrs: []hub.AttrSpec{{Name: "closed", Type: hub.TypeBool}}}
-	if err := d.hub.Register(e, initial); err != nil {
-		return nil, err
+	if rerr := d.hub.Register(e, initial); rerr != nil {
+		return nil, rerr
 	}
 	if err != nil {
 		_ = d.hub.SetAvailable(id, "hardware", err)
 	}
-	return func(ctx context.Context) {
-		for ctx.Err() == nil {
-			err := c.Run(ctx, func(ev contact.Event) {
-				_, _ = d.hub.Update(id, "hardware", "", map[string]hub.Value{"closed": hub.Bool(ev.Closed)})
-				_ = d.hub.SetAvailable(id, "hardware", nil)
-			})
-			if err == nil || errors.Is(err, context.Canceled) {
-				return
+	d.contactEntity[p.Name] = id
+	d.onContact(p.Name, func(closed bool) {
+		_, _ = d.hub.Update(id, "hardware", "", map[string]hub.Value{"closed": hub.Bool(closed)})
+		_ = d.hub.SetAvailable(id, "hardware", nil)
+	})
+	return nil, nil
+}
+
+// onContact adds a listener to a contact part's debounced changes.
+func (d *Daemon) onContact(part string, fn func(closed bool)) {
+	d.contactFns[part] = append(d.contactFns[part], fn)
+}
+
+// contactLoops returns one loop per contact part that anything listens to:
+// a contact's edges can be watched only once, so its listeners share it.
+func (d *Daemon) contactLoops() []partLoop {
+	var loops []partLoop
+	for part, fns := range d.contactFns {
+		c := d.hw.built[part].(*contact.Dev)
+		id, hasEntity := d.contactEntity[part]
+		log := d.log.With("component", "hardware", "part", part)
+		loops = append(loops, func(ctx context.Context) {
+			for ctx.Err() == nil {
+				err := c.Run(ctx, func(ev contact.Event) {
+					for _, fn := range fns {
+						fn(ev.Closed)
+					}
+				})
+				if err == nil || errors.Is(err, context.Canceled) {
+					return
+				}
+				log.Warn("contact failed; retrying", "err", err)
+				if hasEntity {
+					_ = d.hub.SetAvailable(id, "hardware", err)
+				}
+				select {
+				case <-ctx.Done():
+				case <-d.clock.After(time.Second):
+				}
 			}
-			log.Warn("contact failed: entity unavailable; retrying", "err", err)
-			_ = d.hub.SetAvailable(id, "hardware", err)
-			select {
-			case <-ctx.Done():
-			case <-d.clock.After(time.Second):
-			}
-		}
-	}, nil
+		})
+	}
+	return loops
 }
 
 func (d *Daemon) attachRelay(id hub.ID, p *PartConfig, r *relay.Dev) error {
