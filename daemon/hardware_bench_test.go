@@ -76,3 +76,37 @@ func startServe(tb testing.TB, d *Daemon) func() {
 		}
 	}
 }
+
+// BenchmarkControl_CommandToRelay times a command through the hub (checks,
+// authorisation, audit, the owner) to the relay's line changing level on
+// the simulated house.
+func BenchmarkControl_CommandToRelay(b *testing.B) {
+	cfg := testConfig(b)
+	cfg.Hardware.Parts = []PartConfig{{Name: "porch", Driver: "relay", Pin: sim.LineStrike, Entity: "switch.porch"}}
+	d, err := New(cfg, io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	stop := startServe(b, d)
+	defer stop()
+	line := d.be.(*simBackend).House.Line(sim.LineStrike)
+	ctx := context.Background()
+	var lat []time.Duration
+	on := false
+	for b.Loop() {
+		on = !on
+		start := time.Now()
+		_, err := d.Hub().Do(ctx, hub.Command{Entity: "switch.porch", Action: "set", Args: map[string]hub.Value{"on": hub.Bool(on)}, Principal: hub.Owner, Source: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if l, _ := line.Output(); bool(l) != on {
+			b.Fatal("the line did not follow the command")
+		}
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}

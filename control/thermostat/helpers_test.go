@@ -68,6 +68,15 @@ type checker struct {
 	furnace  machine
 	excused  int // minimum on times cut short by a safety cut-off
 	heatRuns []time.Duration
+	trace    []string // recent steps, shown on a failure
+}
+
+func (k *checker) fail(format string, args ...any) {
+	k.tb.Helper()
+	for _, l := range k.trace {
+		k.tb.Log(l)
+	}
+	k.tb.Fatalf(format, args...)
 }
 
 // machine is the switch history of the compressor or the furnace.
@@ -97,10 +106,10 @@ func (k *checker) see(now time.Duration, phys Outputs, safety bool) {
 	prev := k.phys
 	k.phys = phys
 	if phys.Heat && phys.Cool {
-		k.tb.Fatalf("at %v: heat and cool both on", now)
+		k.fail("at %v: heat and cool both on", now)
 	}
 	if prev.Heat && !phys.Heat && phys.Cool || prev.Cool && !phys.Cool && phys.Heat {
-		k.tb.Fatalf("at %v: direct swap between heat and cool", now)
+		k.fail("at %v: direct swap between heat and cool", now)
 	}
 	for _, r := range []struct {
 		name     string
@@ -110,13 +119,13 @@ func (k *checker) see(now time.Duration, phys Outputs, safety bool) {
 		{"cool2", phys.Cool2, k.cfg.HasCool2}, {"fan", phys.Fan, k.cfg.HasFan}, {"reversing", phys.Reversing, k.cfg.HasReversing},
 	} {
 		if r.on && !r.have {
-			k.tb.Fatalf("at %v: relay %s is on but does not exist", now, r.name)
+			k.fail("at %v: relay %s is on but does not exist", now, r.name)
 		}
 	}
 	compWas := prev.Cool || k.cfg.HeatPump && prev.Heat
 	compIs := phys.Cool || k.cfg.HeatPump && phys.Heat
 	if compWas && compIs && prev.Reversing != phys.Reversing {
-		k.tb.Fatalf("at %v: reversing valve moved while the compressor ran", now)
+		k.fail("at %v: reversing valve moved while the compressor ran", now)
 	}
 	k.comp.see(k, now, compIs, safety)
 	if !k.cfg.HeatPump {
@@ -135,9 +144,9 @@ func (m *machine) see(k *checker, now time.Duration, on, safety bool) {
 	d := now - m.since
 	switch {
 	case on && d < m.minOff:
-		k.tb.Fatalf("at %v: %s started after %v off, min-off %v", now, m.name, d, m.minOff)
+		k.fail("at %v: %s started after %v off, min-off %v", now, m.name, d, m.minOff)
 	case !on && d < m.minOn && !safety:
-		k.tb.Fatalf("at %v: %s stopped after %v on, min-on %v", now, m.name, d, m.minOn)
+		k.fail("at %v: %s stopped after %v on, min-on %v", now, m.name, d, m.minOn)
 	case !on && d < m.minOn:
 		k.excused++
 	}

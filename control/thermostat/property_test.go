@@ -1,6 +1,7 @@
 package thermostat
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -10,7 +11,7 @@ import (
 
 // layouts are the relay sets the property test draws from.
 var layouts = []func(*Config){
-	func(c *Config) { c.HasHeat = true },                                // boiler
+	func(c *Config) { c.HasHeat = true },                                   // boiler
 	func(c *Config) { c.HasHeat, c.HasHeat2, c.HasFan = true, true, true }, // two-stage furnace
 	func(c *Config) { c.HasHeat, c.HasCool, c.HasCool2, c.HasFan = true, true, true, true },
 	func(c *Config) { *c = heatPumpConfig() },
@@ -34,7 +35,9 @@ func randomConfig(rng *rand.Rand, layout int) Config {
 
 // retime draws every timing and temperature of c, keeping its relays.
 func retime(rng *rand.Rand, c *Config) {
-	d := func(hi time.Duration) time.Duration { return time.Duration(rng.Int64N(int64(hi))).Truncate(time.Second) }
+	d := func(hi time.Duration) time.Duration {
+		return time.Duration(rng.Int64N(int64(hi))).Truncate(time.Second)
+	}
 	u := func(lo, hi float64) float64 { return math.Round((lo+rng.Float64()*(hi-lo))*10) / 10 }
 	c.CompMinOff, c.CompMinOn = d(10*time.Minute), d(5*time.Minute)
 	c.HeatMinOff, c.HeatMinOn = d(5*time.Minute), d(3*time.Minute)
@@ -54,7 +57,9 @@ func retime(rng *rand.Rand, c *Config) {
 func randomSettings(rng *rand.Rand, c Config) Settings {
 	modes := []Mode{ModeOff, ModeHeat, ModeCool, ModeAuto, ModeFanOnly, "bogus"}
 	fans := []FanMode{FanAuto, FanOn, FanCirculate}
-	t := func() float64 { return math.Round((c.MinSetpoint-1+rng.Float64()*(c.MaxSetpoint-c.MinSetpoint+2))*2) / 2 }
+	t := func() float64 {
+		return math.Round((c.MinSetpoint-1+rng.Float64()*(c.MaxSetpoint-c.MinSetpoint+2))*2) / 2
+	}
 	lo := t()
 	return Settings{Mode: modes[rng.IntN(len(modes))], Fan: fans[rng.IntN(len(fans))], Target: t(), TargetLow: lo, TargetHigh: lo + c.MinGap + float64(rng.IntN(6))}
 }
@@ -227,6 +232,10 @@ func TestController_Properties(t *testing.T) {
 			if safetyCut(d) && (was.Heat && !o.Heat || was.Cool && !o.Cool) {
 				cutOrder = true
 				stats.safetyStops++
+			}
+			k.trace = append(k.trace, fmt.Sprintf("T=%v now=%v rd=%v actual=%+v down=%+v -> %+v %q %v", T, now, readings, actual, down, o, d.Reason, d.Alerts))
+			if len(k.trace) > 12 {
+				k.trace = k.trace[1:]
 			}
 			k.see(T, p.phys, cutOrder)
 			if !p.phys.Heat && !p.phys.Cool {
