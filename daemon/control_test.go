@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"slices"
 	"encoding/json"
 	"strings"
 	"sync/atomic"
@@ -110,6 +111,31 @@ func TestControl_Thermostat(t *testing.T) {
 		raw, ok, err := r.d.Store().GetKV(context.Background(), memKey(id))
 		if err != nil || !ok || !strings.Contains(raw, "20") {
 			t.Fatalf("memory in the store: %q %v %v", raw, ok, err)
+		}
+	})
+	t.Run("a reload applies control settings without a restart", func(t *testing.T) {
+		next := *r.d.Config()
+		next.Thermostats = slices.Clone(next.Thermostats)
+		next.Thermostats[0].CoolDifferential = f64(0.8)
+		if err := r.d.Reload(&next); err != nil {
+			t.Fatal(err)
+		}
+		if h := r.d.Health(); len(h.Restart) != 0 {
+			t.Fatalf("restart needed for %v", h.Restart)
+		}
+		if got := r.d.thermos[id].ctrl.Config().CoolDiff; got != 0.8 {
+			t.Fatalf("cool differential in force %v, want 0.8", got)
+		}
+		if !h.Relays[sim.LineCool].On() {
+			t.Fatal("a reload stopped the compressor")
+		}
+		next.Thermostats = slices.Clone(next.Thermostats)
+		next.Thermostats[0].Fan = ""
+		if err := r.d.Reload(&next); err != nil {
+			t.Fatal(err)
+		}
+		if h := r.d.Health(); !slices.Contains(h.Restart, "thermostats") {
+			t.Fatalf("rewiring a thermostat: restart needed for %v, want thermostats", h.Restart)
 		}
 	})
 	set(t, r, id, map[string]string{"mode": `"off"`})

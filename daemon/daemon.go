@@ -39,6 +39,7 @@ type Daemon struct {
 	hw      *hardware
 	loops   []partLoop
 
+	thermos       map[hub.ID]*thermo
 	contactFns    map[string][]func(closed bool) // by contact part
 	contactEntity map[string]hub.ID              // contact part -> its entity
 
@@ -146,6 +147,7 @@ func (d *Daemon) startHardware(cfg HardwareConfig) error {
 // after the hardware so that their parts exist, and before the contacts'
 // loops start so that locks hear their doors.
 func (d *Daemon) startControl(cfg *Config) error {
+	d.thermos = map[hub.ID]*thermo{}
 	for _, tc := range cfg.Thermostats {
 		loop, err := d.attachThermostat(tc)
 		if err != nil {
@@ -228,7 +230,7 @@ func (d *Daemon) Reload(next *Config) error {
 	note("bus.queue_size", prev.Bus != next.Bus)
 	note("log.format", prev.Log.Format != next.Log.Format)
 	note("hardware", !reflect.DeepEqual(prev.Hardware, next.Hardware))
-	note("thermostats", !reflect.DeepEqual(prev.Thermostats, next.Thermostats))
+	note("thermostats", !d.reloadThermostats(prev.Thermostats, next.Thermostats))
 	note("locks", !reflect.DeepEqual(prev.Locks, next.Locks))
 
 	if err := d.applyVirtual(prev, specs); err != nil {
@@ -238,7 +240,10 @@ func (d *Daemon) Reload(next *Config) error {
 	// What needs a restart keeps running as it was.
 	merged := *next
 	merged.StateDir, merged.Store, merged.API, merged.Bus, merged.Log.Format = prev.StateDir, prev.Store, prev.API, prev.Bus, prev.Log.Format
-	merged.Hardware, merged.Thermostats, merged.Locks = prev.Hardware, prev.Thermostats, prev.Locks
+	merged.Hardware, merged.Locks = prev.Hardware, prev.Locks
+	if slices.Contains(restart, "thermostats") {
+		merged.Thermostats = prev.Thermostats
+	}
 	d.cfg = &merged
 	d.restart = restart
 	if len(restart) > 0 {
@@ -247,6 +252,31 @@ func (d *Daemon) Reload(next *Config) error {
 		d.log.Info("config reloaded")
 	}
 	return nil
+}
+
+// reloadThermostats applies what it can of the thermostats' new config and
+// reports whether that was all of it (the same thermostats, wired alike).
+func (d *Daemon) reloadThermostats(prev, next []ThermostatConfig) bool {
+	if reflect.DeepEqual(prev, next) {
+		return true
+	}
+	if len(prev) != len(next) {
+		return false
+	}
+	for i := range next {
+		if !sameWiring(prev[i], next[i]) {
+			return false
+		}
+	}
+	for i := range next {
+		if t := d.thermos[hub.ID(next[i].ID)]; t != nil {
+			if err := t.reconfigure(next[i]); err != nil {
+				d.log.Error("thermostat reload", "entity", next[i].ID, "err", err)
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // applyVirtual adds, removes and redefines virtual entities to match specs,

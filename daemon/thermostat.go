@@ -183,7 +183,34 @@ func (d *Daemon) attachThermostat(tc ThermostatConfig) (partLoop, error) {
 		return nil, err
 	}
 	t.step()
+	d.thermos[id] = t
 	return t.run, nil
+}
+
+// sameWiring reports whether two configs of a thermostat differ only in
+// settings a reload can apply: the sensors and relays are the same.
+func sameWiring(a, b ThermostatConfig) bool {
+	return a.ID == b.ID && slices.Equal(a.Sensors, b.Sensors) && a.Humidity == b.Humidity &&
+		a.Heat == b.Heat && a.Heat2 == b.Heat2 && a.Cool == b.Cool && a.Cool2 == b.Cool2 &&
+		a.Fan == b.Fan && a.Reversing == b.Reversing && a.ReversingIn == b.ReversingIn && a.HeatPump == b.HeatPump &&
+		slices.EqualFunc(a.Presets, b.Presets, func(x, y PresetConfig) bool { return x.Name == y.Name })
+}
+
+// reconfigure applies a reloaded config's control settings; the
+// controller carries its timers over, so no minimum time is cut short.
+func (t *thermo) reconfigure(tc ThermostatConfig) error {
+	cfg, err := tc.controlConfig()
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.ctrl.SetConfig(cfg); err != nil {
+		return err
+	}
+	t.cfg = tc
+	t.stepLocked("config", "")
+	return nil
 }
 
 func (t *thermo) now() time.Duration { return t.d.clock.Since(t.start) }
