@@ -2,8 +2,8 @@ package daemon
 
 import (
 	"context"
-	"slices"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
