@@ -372,11 +372,13 @@ func (t *thermo) stepLocked(source string, cause hub.Principal) {
 		readings = append(readings, r)
 	}
 	dec := t.ctrl.Step(t.now(), t.d.clock.Now(), readings, t.actual(), t.unavail)
-	t.apply(dec.Out)
+	// The switch times are on disk before the relays move, so that a crash
+	// between the two can only make a restart wait longer, never less.
 	if mem := t.ctrl.Memory(); mem != t.mem {
 		t.mem = mem
 		t.persist(memKey(t.id), mem)
 	}
+	t.apply(dec.Out)
 	s := t.ctrl.Settings()
 	attrs := map[string]hub.Value{
 		"mode": hub.Enum(string(s.Mode)), "fan_mode": hub.Enum(string(s.Fan)),

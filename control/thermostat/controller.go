@@ -181,7 +181,9 @@ func (c *Controller) Step(now time.Duration, wall time.Time, readings []Reading,
 	c.sensorAlerts(now)
 
 	out, st := c.decide(now, sn, unavailable)
-	c.heat.cmd, c.cool.cmd, c.out = out.Heat, out.Cool, out
+	c.heat.command(now, out.Heat)
+	c.cool.command(now, out.Cool)
+	c.out = out
 	switch {
 	case c.heat.on && c.cfg.HeatPump:
 		c.lastDir = dirHeat
@@ -312,11 +314,16 @@ func (c *Controller) decide(now time.Duration, sn sensing, un Outputs) (Outputs,
 	if st.over {
 		c.alert(c.txt.over)
 	}
-	if cfg.MaxRun > 0 && c.heat.on && now-c.heat.onAt > cfg.MaxRun {
+	if cfg.MaxRun > 0 && c.heat.on && now-c.heat.runFrom > cfg.MaxRun {
 		c.alert(c.txt.maxRunHeat)
 	}
-	if cfg.MaxRun > 0 && c.cool.on && now-c.cool.onAt > cfg.MaxRun {
+	if cfg.MaxRun > 0 && c.cool.on && now-c.cool.runFrom > cfg.MaxRun {
 		c.alert(c.txt.maxRunCool)
+	}
+	for i, down := range [...]bool{un.Heat, un.Heat2, un.Cool, un.Cool2, un.Fan, un.Reversing} {
+		if down && [...]bool{cfg.HasHeat, cfg.HasHeat2, cfg.HasCool, cfg.HasCool2, cfg.HasFan, cfg.HasReversing}[i] {
+			c.alert(txtUnavailable[i])
+		}
 	}
 	if st.interlock {
 		c.alert(txtInterlock)
@@ -344,6 +351,9 @@ func (c *Controller) keep(now time.Duration, r *relay, u unit, want, cut bool, h
 	}
 	if left := u.minOn - (now - r.onAt); left > 0 {
 		*hold = wait{kind: waitMinOn, unit: u.name, left: left}
+		if r.tentative {
+			hold.kind = waitUnconfirmed
+		}
 		return true
 	}
 	return false

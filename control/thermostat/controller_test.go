@@ -78,7 +78,7 @@ func TestController_MinOffKept(t *testing.T) {
 			if err := r.c.SetConfig(cfg); err != nil {
 				r.tb.Fatal(err)
 			}
-			r.k.comp.minOff = 4 * time.Minute
+			r.k.reconfigure(cfg)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,7 +107,7 @@ func TestController_MinOnKept(t *testing.T) {
 		{"satisfied", func(r *rig) {}},
 		{"mode off", func(r *rig) { _ = r.c.SetSettings(Settings{Mode: ModeOff, Fan: FanAuto}) }},
 		{"mode cool", func(r *rig) { _ = r.c.SetSettings(cool(24)) }},
-		{"relay error", func(r *rig) { r.p.down.Heat = true }},
+		{"relay error", func(r *rig) { r.hold(10*time.Second, 20); r.p.down.Heat = true }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t, heatPumpConfig(), heat(21), longAgo)
@@ -117,7 +117,8 @@ func TestController_MinOnKept(t *testing.T) {
 			if !d.Out.Heat || d.Action != ActionHeating {
 				t.Fatalf("after 20s: %+v, want still heating", d)
 			}
-			if got, want := d.Reason, "compressor min-on: 2m50s left"; got != want {
+			left := 3*time.Minute - (r.now - (start + 10*time.Second)) // on since read back on
+			if got, want := d.Reason, "compressor min-on: "+string(appendLeft(nil, left)); got != want {
 				t.Fatalf("Reason=%q, want %q", got, want)
 			}
 			r.p.down.Heat = false

@@ -68,13 +68,13 @@ type checker struct {
 	furnace  machine
 	excused  int // minimum on times cut short by a safety cut-off
 	heatRuns []time.Duration
-	trace    []string // recent steps, shown on a failure
+	dump     func() // if set, shows recent steps on a failure
 }
 
 func (k *checker) fail(format string, args ...any) {
 	k.tb.Helper()
-	for _, l := range k.trace {
-		k.tb.Log(l)
+	if k.dump != nil {
+		k.dump()
 	}
 	k.tb.Fatalf(format, args...)
 }
@@ -86,6 +86,24 @@ type machine struct {
 	since         time.Duration
 	starts        int
 	minOn, minOff time.Duration
+	runMinOn      time.Duration // the lowest min-on in force since this run began
+	runMinOff     time.Duration // the lowest min-off in force since the last stop
+}
+
+// reconfigure takes a reloaded config's minimum times. A run (or a pause)
+// in progress is held to the lowest minimum in force during it: a switch
+// ordered under the old config may reach a failing relay only after the
+// reload.
+func (k *checker) reconfigure(cfg Config) {
+	k.cfg = cfg
+	for _, m := range []struct {
+		m             *machine
+		minOn, minOff time.Duration
+	}{{&k.comp, cfg.CompMinOn, cfg.CompMinOff}, {&k.furnace, cfg.HeatMinOn, cfg.HeatMinOff}} {
+		m.m.minOn, m.m.minOff = m.minOn, m.minOff
+		m.m.runMinOn = min(m.m.runMinOn, m.minOn)
+		m.m.runMinOff = min(m.m.runMinOff, m.minOff)
+	}
 }
 
 // newChecker starts with everything off since start: a controller built
@@ -93,8 +111,8 @@ type machine struct {
 func newChecker(tb testing.TB, cfg Config, start time.Duration) *checker {
 	return &checker{
 		tb: tb, cfg: cfg,
-		comp:    machine{name: "compressor", since: start, minOn: cfg.CompMinOn, minOff: cfg.CompMinOff},
-		furnace: machine{name: "furnace", since: start, minOn: cfg.HeatMinOn, minOff: cfg.HeatMinOff},
+		comp:    machine{name: "compressor", since: start, minOn: cfg.CompMinOn, minOff: cfg.CompMinOff, runMinOff: cfg.CompMinOff},
+		furnace: machine{name: "furnace", since: start, minOn: cfg.HeatMinOn, minOff: cfg.HeatMinOff, runMinOff: cfg.HeatMinOff},
 	}
 }
 
@@ -143,15 +161,18 @@ func (m *machine) see(k *checker, now time.Duration, on, safety bool) {
 	}
 	d := now - m.since
 	switch {
-	case on && d < m.minOff:
-		k.fail("at %v: %s started after %v off, min-off %v", now, m.name, d, m.minOff)
-	case !on && d < m.minOn && !safety:
-		k.fail("at %v: %s stopped after %v on, min-on %v", now, m.name, d, m.minOn)
-	case !on && d < m.minOn:
+	case on && d < m.runMinOff:
+		k.fail("at %v: %s started after %v off, min-off %v", now, m.name, d, m.runMinOff)
+	case !on && d < m.runMinOn && !safety:
+		k.fail("at %v: %s stopped after %v on, min-on %v", now, m.name, d, m.runMinOn)
+	case !on && d < m.runMinOn:
 		k.excused++
 	}
 	if on {
 		m.starts++
+		m.runMinOn = m.minOn
+	} else {
+		m.runMinOff = m.minOff
 	}
 	m.on, m.since = on, now
 }

@@ -77,8 +77,11 @@ func TestController_Restart(t *testing.T) {
 		{"zero memory", Memory{}, off.Add(time.Hour)},
 		{"clock behind the memory", mem, time.Date(1970, 1, 1, 0, 0, 30, 0, time.UTC)},
 		{"wall clock unknown", mem, time.Time{}},
-		{"running at shutdown", Memory{CompOn: off.Add(-time.Minute), CompOff: off.Add(-time.Hour)}, off.Add(time.Hour)},
-		{"running at shutdown, no stop known", Memory{CompOn: off.Add(-time.Minute)}, off.Add(time.Hour)},
+		// (The heat relay's history is old and known, so that only the
+		// compressor's decides.)
+		{"running at shutdown", Memory{CompOn: off.Add(-time.Minute), CompOff: off.Add(-time.Hour), HeatOn: off.Add(-3 * time.Hour), HeatOff: off.Add(-2 * time.Hour)}, off.Add(time.Hour)},
+		{"running at shutdown, no stop known", Memory{CompOn: off.Add(-time.Minute), HeatOn: off.Add(-3 * time.Hour), HeatOff: off.Add(-2 * time.Hour)}, off.Add(time.Hour)},
+		{"heat pump heating at shutdown", Memory{CompOn: off.Add(-2 * time.Hour), CompOff: off.Add(-time.Hour), HeatOn: off.Add(-time.Minute), HeatOff: off.Add(-2 * time.Hour)}, off.Add(time.Hour)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if wait, _ := restartWait(t, tc.mem, tc.wall); wait != 5*time.Minute {

@@ -1,7 +1,6 @@
 package thermostat
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -73,7 +72,7 @@ func TestController_Properties(t *testing.T) {
 		iterations = 40
 	}
 	rng := rand.New(rand.NewPCG(20250115, 42))
-	var stats struct{ steps, excused, restarts, reloads, safetyStops, accepted, refused int }
+	var stats struct{ steps, excused, restarts, reloads, safetyStops, staleStops, accepted, refused int }
 	for it := range iterations {
 		layout := it % len(layouts)
 		cfg := randomConfig(rng, layout)
@@ -98,6 +97,7 @@ func TestController_Properties(t *testing.T) {
 			prevAl    []string
 			prevAlCpy []string
 			cutOrder  bool // a safety cut-off asked a running machine off
+			trace     [12]traced
 		)
 		for step := 0; step < 3000; step++ {
 			T += time.Duration(1+rng.IntN(30)) * time.Second
@@ -127,7 +127,7 @@ func TestController_Properties(t *testing.T) {
 				nc := c.Config()
 				retime(rng, &nc)
 				if c.SetConfig(nc) == nil {
-					k.cfg, k.comp.minOn, k.comp.minOff, k.furnace.minOn, k.furnace.minOff = nc, nc.CompMinOn, nc.CompMinOff, nc.HeatMinOn, nc.HeatMinOff
+					k.reconfigure(nc)
 					stats.reloads++
 				}
 			case x < 19: // restart: the relays go off with the daemon
@@ -232,10 +232,17 @@ func TestController_Properties(t *testing.T) {
 			if safetyCut(d) && (was.Heat && !o.Heat || was.Cool && !o.Cool) {
 				cutOrder = true
 				stats.safetyStops++
+				if math.IsNaN(d.Current) {
+					stats.staleStops++
+				}
 			}
-			k.trace = append(k.trace, fmt.Sprintf("T=%v now=%v rd=%v actual=%+v down=%+v -> %+v %q %v", T, now, readings, actual, down, o, d.Reason, d.Alerts))
-			if len(k.trace) > 12 {
-				k.trace = k.trace[1:]
+			trace[step%len(trace)] = traced{T, now, readings, actual, down, d}
+			k.dump = func() {
+				for i := step + 1; i <= step+len(trace); i++ {
+					if r := trace[i%len(trace)]; r.T != 0 {
+						t.Logf("T=%v now=%v readings=%v actual=%+v down=%+v -> %+v", r.T, r.now, r.readings, r.actual, r.down, r.d)
+					}
+				}
 			}
 			k.see(T, p.phys, cutOrder)
 			if !p.phys.Heat && !p.phys.Cool {
@@ -244,8 +251,16 @@ func TestController_Properties(t *testing.T) {
 		}
 		stats.excused += k.excused
 	}
-	t.Logf("%d steps; %d runs cut short by safety cut-offs (of %d safety stops); %d restarts, %d reloads; settings accepted %d, refused %d",
-		stats.steps, stats.excused, stats.safetyStops, stats.restarts, stats.reloads, stats.accepted, stats.refused)
+	t.Logf("%d steps; %d runs cut short by safety cut-offs (of %d safety stops, %d for a lost sensor); %d restarts, %d reloads; settings accepted %d, refused %d",
+		stats.steps, stats.excused, stats.safetyStops, stats.staleStops, stats.restarts, stats.reloads, stats.accepted, stats.refused)
+}
+
+// traced is one step of the property test, for a failure's report.
+type traced struct {
+	T, now       time.Duration
+	readings     []Reading
+	actual, down Outputs
+	d            Decision
 }
 
 func b2f(b bool) float64 {

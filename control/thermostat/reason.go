@@ -14,6 +14,12 @@ const (
 	txtInterlock = "interlock tripped: heat and cool both on, both forced off"
 )
 
+// txtUnavailable are the alerts for relays that fail, in Outputs' order.
+var txtUnavailable = [...]string{
+	"heat relay unavailable", "heat2 relay unavailable", "cool relay unavailable",
+	"cool2 relay unavailable", "fan relay unavailable", "reversing valve relay unavailable",
+}
+
 // texts are the alert texts that depend on the config, built once per
 // config so that a step allocates nothing.
 type texts struct {
@@ -33,6 +39,7 @@ type waitKind uint8
 const (
 	waitNone waitKind = iota
 	waitMinOn
+	waitUnconfirmed
 	waitMinOff
 	waitChangeover
 	waitOther
@@ -116,6 +123,8 @@ func (w wait) append(b []byte) []byte {
 	switch w.kind {
 	case waitMinOn:
 		return appendLeft(append(append(b, w.unit...), " min-on: "...), w.left)
+	case waitUnconfirmed:
+		return append(append(b, w.unit...), " min-on: held until its relay reads back on"...)
 	case waitMinOff:
 		return appendLeft(append(append(b, w.unit...), " min-off: "...), w.left)
 	case waitChangeover:

@@ -59,18 +59,45 @@ func TestController_RelayUnavailable(t *testing.T) {
 		}
 	})
 	t.Run("start into an outage", func(t *testing.T) {
+		// Every retried write may be the one that closes the relay: its
+		// minimum on time runs from when it reads back on.
 		r := newRig(t, heatPumpConfig(), cool(24), longAgo)
 		r.hold(10*time.Second, 24) // valve settles
-		r.p.down.Cool, r.p.writeThrough = true, true
+		r.p.down.Cool = true
 		r.until(30*time.Second, 26, cooling)
-		r.hold(5*time.Minute, 26)
-		stop := r.until(20*time.Second, 23, notCooling)
-		r.hold(2*time.Minute, 23)
+		r.hold(2*time.Minute, 26)
+		r.p.writeThrough = true // this write closes it
+		r.hold(10*time.Second, 23)
+		r.p.writeThrough = false
+		d := r.hold(5*time.Minute, 23)
+		if !d.Out.Cool || d.Reason != "compressor min-on: held until its relay reads back on" || !hasAlert(d, "cool relay unavailable") {
+			t.Fatalf("unconfirmed start: %+v, want held on, with an alert", d)
+		}
 		r.p.down.Cool = false
 		back := r.now + 10*time.Second
+		stop := r.until(5*time.Minute, 23, notCooling)
+		if stop-back < 3*time.Minute {
+			t.Fatalf("stopped %v after reading back on, want the 3m min-on", stop-back)
+		}
 		start := r.until(10*time.Minute, 26, cooling)
-		if start-back < 5*time.Minute || start-stop < 5*time.Minute {
-			t.Fatalf("restart %v after the relay came back, %v after the stop: want min-off counted from the return", start-back, start-stop)
+		if start-stop < 5*time.Minute {
+			t.Fatalf("restarted %v after the stop", start-stop)
+		}
+	})
+	t.Run("a start that never reads back is not held on unseen", func(t *testing.T) {
+		r := newRig(t, furnaceACConfig(), cool(24), longAgo)
+		r.p.down.Cool = true
+		r.until(time.Minute, 30, cooling)
+		d := r.hold(2*time.Hour, 30)
+		if !hasAlert(d, "cool relay unavailable") || hasAlert(d, "max run") {
+			t.Fatalf("after 2h: alerts %v, want relay unavailable only", d.Alerts)
+		}
+		if d = r.hold(time.Minute, 30); !hasAlert(d, "max run exceeded: cooling") {
+			t.Fatalf("after 2h01m: alerts %v, want max run exceeded", d.Alerts)
+		}
+		r.p.down.Cool = false
+		if d = r.hold(10*time.Second, 30); hasAlert(d, "cool relay unavailable") {
+			t.Fatalf("relay back: alerts %v", d.Alerts)
 		}
 	})
 	t.Run("unavailable and off: may start", func(t *testing.T) {

@@ -7,29 +7,56 @@ import "time"
 // at the step after a command, so every switch time it records is the
 // latest the switch can have happened: minimum times counted from them are
 // never shorter than the real ones. A relay that cannot be read is assumed
-// to be in its worst state: on, if it was on or had been told to go on.
+// to be in its worst state: on, if it was on or had been told to go on; and
+// if it was told to go on, only just on, so that its minimum on time runs
+// from when it reads back on.
 type relay struct {
 	on        bool          // on, or possibly on
 	doubt     bool          // unavailable at the last look
 	tentative bool          // possibly on: told to go on, then unavailable
 	ran       bool          // onAt is a real start (for Memory and the changeover delay)
 	cmd       bool          // the last output
-	onAt      time.Duration // the current or last run began
+	askedAt   time.Duration // cmd last turned on
+	onAt      time.Duration // the current or last run began (latest possible)
+	runFrom   time.Duration // the current run began (earliest possible), for MaxRun
 	offAt     time.Duration // the last run ended
+}
+
+// command records the output decided at now.
+func (r *relay) command(now time.Duration, on bool) {
+	if on && !r.cmd {
+		r.askedAt = now
+	}
+	r.cmd = on
+}
+
+// lastOn is when the relay last started, counting a start that was asked
+// for and not yet read back: Memory must show it at once, since the daemon
+// may stop before the next step.
+func (r *relay) lastOn() (time.Duration, bool) {
+	if r.cmd && !r.on {
+		return r.askedAt, true
+	}
+	return r.onAt, r.ran
 }
 
 // observe updates the beliefs from what the relay reads back as at now.
 func (r *relay) observe(now time.Duration, unavailable, actual bool) {
 	if unavailable {
 		if r.cmd && !r.on {
-			r.on, r.tentative, r.ran, r.onAt = true, true, true, now
+			r.on, r.tentative, r.ran, r.runFrom = true, true, true, now
+		}
+		if r.tentative {
+			// Each retried write may be the one that closes it: until it
+			// reads back, its run may have begun only now.
+			r.onAt = now
 		}
 		r.doubt = true
 		return
 	}
 	switch {
 	case actual && !r.on:
-		r.on, r.ran, r.onAt = true, true, now
+		r.on, r.ran, r.onAt, r.runFrom = true, true, now, now
 	case actual && r.tentative:
 		r.onAt = now // it may have come on only with the last write
 	case !actual && r.on:
@@ -75,18 +102,22 @@ type Memory struct {
 }
 
 // Memory returns the switch times to persist. It changes only when a relay
-// switches or the wall clock jumps (then it is restated on the new clock),
-// and is zero while the wall clock is unknown.
+// is told to start, is seen to switch, or the wall clock jumps (then it is
+// restated on the new clock), and is zero while the wall clock is unknown.
+// Persist it before writing the outputs of the Step that changed it: a
+// start must be on disk before the relay closes.
 func (c *Controller) Memory() Memory {
 	if !c.wallKnown {
 		return Memory{}
 	}
 	at := func(d time.Duration) time.Time { return c.wallBase.Add(d) }
 	var m Memory
-	compOn, compRan, compOff := c.cool.onAt, c.cool.ran, c.cool.offAt
+	compOn, compRan := c.cool.lastOn()
+	compOff := c.cool.offAt
+	heatOn, heatRan := c.heat.lastOn()
 	if c.cfg.HeatPump {
-		if c.heat.ran && (!compRan || c.heat.onAt > compOn) {
-			compOn, compRan = c.heat.onAt, true
+		if heatRan && (!compRan || heatOn > compOn) {
+			compOn, compRan = heatOn, true
 		}
 		compOff = max(compOff, c.heat.offAt)
 	}
@@ -94,8 +125,8 @@ func (c *Controller) Memory() Memory {
 		m.CompOn = at(compOn)
 	}
 	m.CompOff = at(compOff)
-	if c.heat.ran {
-		m.HeatOn = at(c.heat.onAt)
+	if heatRan {
+		m.HeatOn = at(heatOn)
 	}
 	m.HeatOff = at(c.heat.offAt)
 	return m

@@ -94,7 +94,7 @@ func (h *house) run(d time.Duration) {
 func (h *house) report(tb testing.TB, name string) {
 	tb.Helper()
 	cycles := float64(h.settledStarts) / h.settled.Hours()
-	tb.Logf("%s: settled %.1fh, max deviation %.2f °C, %.2f cycles/h (compressor %d starts, furnace %d), recoveries %v",
+	tb.Logf("%s: settled %.1fh, max deviation %.3f °C, %.2f cycles/h (compressor %d starts, furnace %d), recoveries %v",
 		name, h.settled.Hours(), h.maxDev, cycles, h.r.k.comp.starts, h.r.k.furnace.starts, h.recoveries)
 	if h.maxDev > 0.6 {
 		tb.Fatalf("%s: max deviation %.2f °C after settling, want within ±0.6", name, h.maxDev)
