@@ -9,9 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"periph.io/x/conn/v3/physic"
+
 	"github.com/hearth-hub/hearth/daemon/api"
 	"github.com/hearth-hub/hearth/sim"
 	"github.com/hearth-hub/hearth/sim/i2csim"
+	"github.com/hearth-hub/hearth/sim/sensorsim"
 	"github.com/hearth-hub/hearth/store"
 )
 
@@ -137,6 +140,29 @@ func TestControl_Thermostat(t *testing.T) {
 		if h := r.d.Health(); !slices.Contains(h.Restart, "thermostats") {
 			t.Fatalf("rewiring a thermostat: restart needed for %v, want thermostats", h.Restart)
 		}
+	})
+	t.Run("a steady temperature stays fresh", func(t *testing.T) {
+		// The sensor reads the same value again and again: no event, but
+		// each reading is fresh, so the thermostat must not think it stale.
+		h.SHT3x.SetEnv(sensorsim.Fixed{T: physic.ZeroCelsius + 20*physic.Kelvin, H: 45 * physic.PercentRH})
+		var changed time.Time
+		waitFor(t, func() bool {
+			e, _ := r.client.Entity(context.Background(), "sensor.living_room")
+			changed = e.UpdatedAt
+			return text(t, r, "sensor.living_room", "temperature") == "20 °C"
+		})
+		time.Sleep(200 * time.Millisecond) // several readings of the same value
+		th := r.d.thermos[id]
+		th.mu.Lock()
+		rs := th.fresh()
+		th.mu.Unlock()
+		if len(rs) != 1 {
+			t.Fatalf("fresh readings %+v", rs)
+		}
+		if at := th.start.Add(rs[0].At); !at.After(changed.Add(100 * time.Millisecond)) {
+			t.Fatalf("reading stamped %v, when the value last changed (%v): a steady value would go stale", at, changed)
+		}
+		h.SHT3x.SetEnv(h.Room)
 	})
 	set(t, r, id, map[string]string{"mode": `"off"`})
 	waitFor(t, func() bool { return !h.Relays[sim.LineCool].On() })

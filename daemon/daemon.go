@@ -40,6 +40,8 @@ type Daemon struct {
 	loops   []partLoop
 
 	thermos       map[hub.ID]*thermo
+	readMu        sync.Mutex
+	readAt        map[hub.ID]time.Time           // sensor entity -> its last good reading
 	contactFns    map[string][]func(closed bool) // by contact part
 	contactEntity map[string]hub.ID              // contact part -> its entity
 
@@ -136,6 +138,7 @@ func (d *Daemon) startHardware(cfg HardwareConfig) error {
 		return fmt.Errorf("hardware: %w", err)
 	}
 	d.contactFns, d.contactEntity = map[string][]func(bool){}, map[string]hub.ID{}
+	d.readAt = map[hub.ID]time.Time{}
 	d.loops, err = d.attachEntities(d.hw, cfg.Parts)
 	if err != nil {
 		return fmt.Errorf("hardware: %w", err)

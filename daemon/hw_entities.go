@@ -121,6 +121,7 @@ func (d *Daemon) attachSensor(id hub.ID, p *PartConfig, s senser, rebuild func()
 			log.Error("update", "err", err)
 		}
 		_ = d.hub.SetAvailable(id, "hardware", nil)
+		d.markRead(id)
 	}
 	// The first reading is taken now, so that what starts next (a
 	// thermostat) starts on a fresh reading.
@@ -238,4 +239,20 @@ func (d *Daemon) attachRelay(id hub.ID, p *PartConfig, r *relay.Dev) error {
 	})
 	e := hub.Entity{ID: id, Name: p.Name, Handler: handler, Attrs: []hub.AttrSpec{{Name: "on", Type: hub.TypeBool, Writable: true}}}
 	return d.hub.Register(e, map[string]hub.Value{"on": hub.Bool(r.On())})
+}
+
+// markRead records that a sensor entity's values were just read, changed
+// or not, so that its readers can tell a steady value from a stale one.
+func (d *Daemon) markRead(id hub.ID) {
+	d.readMu.Lock()
+	d.readAt[id] = d.clock.Now()
+	d.readMu.Unlock()
+}
+
+// lastRead is when a sensor entity was last read successfully.
+func (d *Daemon) lastRead(id hub.ID) (time.Time, bool) {
+	d.readMu.Lock()
+	defer d.readMu.Unlock()
+	t, ok := d.readAt[id]
+	return t, ok
 }

@@ -111,7 +111,7 @@ type thermo struct {
 	mu       sync.Mutex
 	ctrl     *thermostat.Controller
 	settings thermostat.Settings
-	readings map[string]thermostat.Reading
+	readings []thermostat.Reading // reused each step
 	humidity float64
 	unavail  thermostat.Outputs
 	mem      thermostat.Memory
@@ -146,7 +146,7 @@ func (d *Daemon) attachThermostat(tc ThermostatConfig) (partLoop, error) {
 	t := &thermo{
 		d: d, id: id, cfg: tc, log: d.log.With("component", "thermostat", "entity", tc.ID),
 		relays: map[string]*relay.Dev{}, sensors: map[hub.ID]bool{}, start: d.clock.Now(),
-		settings: s, readings: map[string]thermostat.Reading{}, humidity: math.NaN(), mem: mem,
+		settings: s, humidity: math.NaN(), mem: mem,
 	}
 	for name, part := range map[string]string{"heat": tc.Heat, "heat2": tc.Heat2, "cool": tc.Cool, "cool2": tc.Cool2, "fan": tc.Fan, "reversing": tc.Reversing} {
 		if part == "" {
@@ -174,11 +174,6 @@ func (d *Daemon) attachThermostat(tc ThermostatConfig) (partLoop, error) {
 		t.sensors[hub.ID(tc.Humidity)] = true
 	}
 	t.sub = d.hub.Bus().Subscribe("thermostat "+tc.ID, 1024, func(ev *hub.Event) bool { return t.sensors[ev.Entity] })
-	for sid := range t.sensors {
-		if snap, ok := d.hub.Get(sid); ok && snap.Available {
-			t.take(sid, snap.Attrs)
-		}
-	}
 	if err := d.hub.Register(t.entity(cfg), nil); err != nil {
 		return nil, err
 	}
@@ -307,15 +302,31 @@ func firstArg(args map[string]hub.Value) string {
 	return ""
 }
 
-// take records a sensor entity's new values.
-func (t *thermo) take(id hub.ID, attrs map[string]hub.Value) {
-	if v, ok := attrs["temperature"]; ok && slices.Contains(t.cfg.Sensors, string(id)) {
-		f, _ := v.Float()
-		t.readings[string(id)] = thermostat.Reading{Sensor: string(id), Celsius: f, At: t.now()}
+// fresh returns each sensor's latest reading, stamped with when it was
+// last read, not when its value last changed: a steady temperature is a
+// fresh one. A sensor that is unavailable gives none.
+func (t *thermo) fresh() []thermostat.Reading {
+	t.readings = t.readings[:0]
+	for _, sid := range t.cfg.Sensors {
+		snap, ok := t.d.hub.Get(hub.ID(sid))
+		at, read := t.d.lastRead(hub.ID(sid))
+		if !ok || !snap.Available || !read {
+			continue
+		}
+		if v, ok := snap.Attrs["temperature"]; ok {
+			f, _ := v.Float()
+			t.readings = append(t.readings, thermostat.Reading{Sensor: sid, Celsius: f, At: at.Sub(t.start)})
+		}
 	}
-	if v, ok := attrs["humidity"]; ok && string(id) == t.cfg.Humidity {
-		t.humidity, _ = v.Float()
+	if t.cfg.Humidity != "" {
+		t.humidity = math.NaN()
+		if snap, ok := t.d.hub.Get(hub.ID(t.cfg.Humidity)); ok && snap.Available {
+			if v, ok := snap.Attrs["humidity"]; ok {
+				t.humidity, _ = v.Float()
+			}
+		}
 	}
+	return t.readings
 }
 
 func (t *thermo) run(ctx context.Context) {
@@ -332,19 +343,8 @@ func (t *thermo) run(ctx context.Context) {
 			t.allOff()
 			return
 		case <-t.sub.Ready():
+			// A sensor changed: step now rather than at the next tick.
 			buf, _ = t.sub.Drain(buf)
-			t.mu.Lock()
-			for _, ev := range buf {
-				attrs := map[string]hub.Value{}
-				for _, c := range ev.Changes {
-					if c.Attr == "available" && !c.New.BoolValue() {
-						delete(t.readings, string(ev.Entity)) // a failing sensor drops out at once
-					}
-					attrs[c.Attr] = c.New
-				}
-				t.take(ev.Entity, attrs)
-			}
-			t.mu.Unlock()
 		case <-tick.Chan():
 		}
 		t.step()
@@ -367,10 +367,7 @@ func (t *thermo) stepLocked(source string, cause hub.Principal) {
 			_, _ = t.d.hub.Update(t.id, "control", "", map[string]hub.Value{"action": hub.Enum("off"), "reason": hub.String(fmt.Sprintf("internal error: %v; all off", p))})
 		}
 	}()
-	readings := make([]thermostat.Reading, 0, len(t.readings))
-	for _, r := range t.readings {
-		readings = append(readings, r)
-	}
+	readings := t.fresh()
 	dec := t.ctrl.Step(t.now(), t.d.clock.Now(), readings, t.actual(), t.unavail)
 	// The switch times are on disk before the relays move, so that a crash
 	// between the two can only make a restart wait longer, never less.
@@ -426,7 +423,9 @@ func (t *thermo) apply(out thermostat.Outputs) {
 	un := map[string]*bool{"heat": &t.unavail.Heat, "heat2": &t.unavail.Heat2, "cool": &t.unavail.Cool, "cool2": &t.unavail.Cool2, "fan": &t.unavail.Fan, "reversing": &t.unavail.Reversing}
 	set := func(name string, on bool) {
 		r := t.relays[name]
-		if r == nil || r.On() == on {
+		// An unavailable relay is written again each step until a write
+		// (with its read-back) succeeds.
+		if r == nil || r.On() == on && !*un[name] {
 			return
 		}
 		if err := r.Set(on); err != nil {
