@@ -264,9 +264,7 @@ type Dev struct {
 	w  [2]byte
 	r  [8]byte
 
-	cmu  sync.Mutex // the continuous sensing goroutine
-	stop chan struct{}
-	done chan struct{}
+	cont i2cdev.Continuous
 }
 
 var _ physic.SenseEnv = (*Dev)(nil)
@@ -430,45 +428,7 @@ func (d *Dev) SenseContinuous(interval time.Duration) (<-chan physic.Env, error)
 	if interval < d.wait {
 		return nil, fmt.Errorf("sense continuously: %s: interval %s is shorter than a measurement (%s)", d.name, interval, d.wait)
 	}
-	d.cmu.Lock()
-	defer d.cmu.Unlock()
-	d.stopLocked()
-	ch := make(chan physic.Env)
-	d.stop, d.done = make(chan struct{}), make(chan struct{})
-	go d.continuous(interval, ch, d.stop, d.done)
-	return ch, nil
-}
-
-func (d *Dev) continuous(interval time.Duration, ch chan<- physic.Env, stop <-chan struct{}, done chan<- struct{}) {
-	defer close(done)
-	defer close(ch)
-	t := d.clock.NewTicker(interval)
-	defer t.Stop()
-	for {
-		var e physic.Env
-		if d.Sense(&e) != nil {
-			return // the closed channel tells the reader
-		}
-		select {
-		case ch <- e:
-		case <-stop:
-			return
-		}
-		select {
-		case <-t.Chan():
-		case <-stop:
-			return
-		}
-	}
-}
-
-// stopLocked ends continuous sensing; d.cmu is held.
-func (d *Dev) stopLocked() {
-	if d.stop != nil {
-		close(d.stop)
-		<-d.done
-		d.stop, d.done = nil, nil
-	}
+	return d.cont.Start(d.clock, interval, d.Sense), nil
 }
 
 // Precision implements physic.SenseEnv: the compensated outputs' steps
@@ -486,9 +446,7 @@ func (d *Dev) Precision(e *physic.Env) {
 // Halt ends continuous sensing. The chip goes back to sleep by itself
 // after each forced measurement.
 func (d *Dev) Halt() error {
-	d.cmu.Lock()
-	defer d.cmu.Unlock()
-	d.stopLocked()
+	d.cont.Stop()
 	return nil
 }
 
