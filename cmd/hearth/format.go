@@ -73,9 +73,26 @@ func stateLine(e hub.Snapshot) string {
 	if v, ok := e.Attrs[hub.VirtualValueAttr]; ok && len(e.Attrs) == 1 {
 		return v.String()
 	}
+	a := func(k string) string { return e.Attrs[k].String() }
+	switch e.ID.Kind() {
+	case "thermostat":
+		line := a("mode") + " " + a("target") + ", now " + a("current") + ": " + a("action")
+		if r := a("reason"); r != "" {
+			line += " (" + r + ")"
+		}
+		return line
+	case "lock":
+		line := a("state") + ", door " + a("door")
+		if r := a("reason"); r != "" {
+			line += " (" + r + ")"
+		}
+		return line
+	}
 	parts := make([]string, 0, len(e.Attrs))
 	for _, k := range sortedAttrs(e.Attrs) {
-		parts = append(parts, k+"="+e.Attrs[k].String())
+		if v := e.Attrs[k]; v.Type() != hub.TypeString || v.Text() != "" {
+			parts = append(parts, k+"="+v.String())
+		}
 	}
 	return orDash(strings.Join(parts, " "))
 }
