@@ -1,0 +1,138 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/hearth-hub/hearth/hub"
+)
+
+// DefaultAddr is where a fresh install listens: loopback only.
+const DefaultAddr = "127.0.0.1:1883"
+
+// Options configure a Broker.
+type Options struct {
+	Addr   string       // TCP listen address; DefaultAddr if empty
+	Users  Users        // required
+	Hub    *hub.Hub     // nil: no hub bridge
+	Logger *slog.Logger // slog.Default() if nil
+
+	// Failed-login limits (see AuthOptions): defaults 5 per minute.
+	MaxFailures int
+	Window      time.Duration
+	Now         func() time.Time // time.Now if nil
+}
+
+// Broker is the embedded MQTT broker.
+type Broker struct {
+	srv      *mqtt.Server
+	tcp      *listeners.TCP
+	bridge   *BridgeHook
+	log      *slog.Logger
+	failures atomic.Uint64
+
+	closeOnce sync.Once
+	started   atomic.Bool
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+// New builds a broker with its auth, ACL and (with a hub) bridge hooks.
+// It listens only once started.
+func New(opts Options) (*Broker, error) {
+	if opts.Users == nil {
+		return nil, fmt.Errorf("broker: no Users")
+	}
+	if opts.Addr == "" {
+		opts.Addr = DefaultAddr
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "mqtt")
+	b := &Broker{log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	b.srv = mqtt.New(&mqtt.Options{Logger: log, InlineClient: true})
+	sess := new(Sessions)
+	if err := b.srv.AddHook(new(AuthHook), AuthOptions{
+		Users: opts.Users, Sessions: sess, MaxFailures: opts.MaxFailures,
+		Window: opts.Window, Now: opts.Now, Failures: &b.failures,
+	}); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if err := b.srv.AddHook(new(ACLHook), ACLOptions{Sessions: sess}); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if opts.Hub != nil {
+		b.bridge = new(BridgeHook)
+		if err := b.srv.AddHook(b.bridge, BridgeOptions{Server: b.srv, Hub: opts.Hub, Users: opts.Users}); err != nil {
+			return nil, fmt.Errorf("broker: %w", err)
+		}
+	}
+	b.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: opts.Addr})
+	if err := b.srv.AddListener(b.tcp); err != nil {
+		return nil, fmt.Errorf("broker: listen %s: %w", opts.Addr, err)
+	}
+	return b, nil
+}
+
+// Start serves clients until ctx is done or Close is called.
+func (b *Broker) Start(ctx context.Context) error {
+	if !b.started.CompareAndSwap(false, true) {
+		return fmt.Errorf("broker: already started or closed")
+	}
+	if err := b.srv.Serve(); err != nil {
+		_ = b.srv.Close()
+		close(b.done)
+		return fmt.Errorf("broker: %w", err)
+	}
+	b.log.Info("mqtt broker listening", "addr", b.Addr())
+	go func() {
+		defer close(b.done)
+		select {
+		case <-ctx.Done():
+		case <-b.stop:
+		}
+		if b.bridge != nil {
+			b.bridge.offline()
+		}
+		if err := b.srv.Close(); err != nil {
+			b.log.Error("mqtt broker close", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Close stops the broker, publishing hearth/status offline first, and
+// waits for it. A broker that was never started releases its listener.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() {
+		if b.started.CompareAndSwap(false, true) {
+			err := b.srv.Close()
+			close(b.done)
+			if err != nil {
+				b.log.Error("mqtt broker close", "err", err)
+			}
+			return
+		}
+		close(b.stop)
+	})
+	<-b.done
+	return nil
+}
+
+// Addr is the TCP listener's bound address (useful with port 0).
+func (b *Broker) Addr() string { return b.tcp.Address() }
+
+// AuthFailures counts failed and refused logins since New.
+func (b *Broker) AuthFailures() uint64 { return b.failures.Load() }
+
+// Server is the underlying mochi server, for further hooks and listeners.
+func (b *Broker) Server() *mqtt.Server { return b.srv }
