@@ -27,8 +27,17 @@ type Config struct {
 	Bus         BusConfig          `yaml:"bus"`
 	Virtual     []VirtualConfig    `yaml:"virtual"`
 	Hardware    HardwareConfig     `yaml:"hardware"`
+	MQTT        MQTTConfig         `yaml:"mqtt"`
 	Thermostats []ThermostatConfig `yaml:"thermostats"`
 	Locks       []LockConfig       `yaml:"locks"`
+}
+
+// MQTTConfig configures the embedded MQTT broker.
+type MQTTConfig struct {
+	// Listen is the broker's TCP address: the packaged config and
+	// examples/sim.yaml use 127.0.0.1:1883 (this machine only); "" (the
+	// default of a config without it) runs no broker.
+	Listen string `yaml:"listen"`
 }
 
 // LogConfig says what the daemon logs and how.

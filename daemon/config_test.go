@@ -173,7 +173,7 @@ func TestConfig_Bad(t *testing.T) {
 		field string
 		msg   string
 	}{
-		{"bad_unknown_top.yaml", 3, "logging", "unknown field (known: api, bus, hardware, locks, log, state_dir, store, thermostats, virtual)"},
+		{"bad_unknown_top.yaml", 3, "logging", "unknown field (known: api, bus, hardware, locks, log, mqtt, state_dir, store, thermostats, virtual)"},
 		{"bad_unknown_nested.yaml", 4, "store.batch_sise", "unknown field; did you mean batch_size? (known: batch_interval, batch_size,"},
 		{"bad_type_int.yaml", 3, "store.batch_size", `want an integer, got string "lots"`},
 		{"bad_duration.yaml", 3, "store.batch_interval", `want a duration like "1s", "5m", "168h" or "7d", got "5 minutes"`},
@@ -218,6 +218,7 @@ func TestConfig_Bad(t *testing.T) {
 		{"bad_ctl_min_off.yaml", 10, "thermostats[0].compressor_min_off", "between"},
 		{"bad_ctl_mode.yaml", 10, "thermostats[0].mode", "cool needs a cool relay"},
 		{"bad_ctl_lock_both.yaml", 10, "locks[0]", "has both a bolt and a strike"},
+		{"bad_mqtt_listen.yaml", 3, "mqtt.listen", `want host:port, like 127.0.0.1:1883, got "localhost"`},
 		{"bad_ctl_lock_id.yaml", 8, "locks[0].id", `want lock.<name>, got "door.front"`},
 	}
 	covered := map[string]bool{"bad_three_errors.yaml": true} // TestConfig_AllErrors

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/hearth-hub/hearth/broker"
 	"github.com/hearth-hub/hearth/daemon/api"
 	"github.com/hearth-hub/hearth/hub"
 	"github.com/hearth-hub/hearth/store"
@@ -40,6 +41,7 @@ type Daemon struct {
 	loops   []partLoop
 
 	thermos       map[hub.ID]*thermo
+	broker        *broker.Broker // nil without mqtt.listen
 	readMu        sync.Mutex
 	readAt        map[hub.ID]time.Time           // sensor entity -> its last good reading
 	contactFns    map[string][]func(closed bool) // by contact part
@@ -113,6 +115,9 @@ func New(cfg *Config, logOut io.Writer) (*Daemon, error) {
 		return nil, errors.Join(err, d.Close())
 	}
 	if err := d.startControl(cfg); err != nil {
+		return nil, errors.Join(err, d.Close())
+	}
+	if err := d.startBroker(cfg.MQTT); err != nil {
 		return nil, errors.Join(err, d.Close())
 	}
 	log.Info("hardware ready", "backend", cfg.Hardware.Backend, "parts", len(cfg.Hardware.Parts), "entities", len(d.hub.Entities()))
@@ -200,6 +205,9 @@ func (d *Daemon) Config() *Config {
 // committed everything.
 func (d *Daemon) Close() error {
 	var errs []error
+	if d.broker != nil {
+		errs = append(errs, d.broker.Close())
+	}
 	if d.hw != nil {
 		errs = append(errs, d.hw.halt())
 	}
@@ -235,6 +243,7 @@ func (d *Daemon) Reload(next *Config) error {
 	note("hardware", !reflect.DeepEqual(prev.Hardware, next.Hardware))
 	note("thermostats", !d.reloadThermostats(prev.Thermostats, next.Thermostats))
 	note("locks", !reflect.DeepEqual(prev.Locks, next.Locks))
+	note("mqtt", prev.MQTT != next.MQTT)
 
 	if err := d.applyVirtual(prev, specs); err != nil {
 		return err
@@ -243,7 +252,7 @@ func (d *Daemon) Reload(next *Config) error {
 	// What needs a restart keeps running as it was.
 	merged := *next
 	merged.StateDir, merged.Store, merged.API, merged.Bus, merged.Log.Format = prev.StateDir, prev.Store, prev.API, prev.Bus, prev.Log.Format
-	merged.Hardware, merged.Locks = prev.Hardware, prev.Locks
+	merged.Hardware, merged.Locks, merged.MQTT = prev.Hardware, prev.Locks, prev.MQTT
 	if slices.Contains(restart, "thermostats") {
 		merged.Thermostats = prev.Thermostats
 	}

@@ -146,6 +146,14 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 		servers = append(servers, newHTTPServer(srv.handler(token), log, endStreams))
 		listeners = append(listeners, tcpL)
 	}
+	if d.broker != nil {
+		if err := d.broker.Start(ctx); err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return fmt.Errorf("mqtt: %w", err)
+		}
+	}
 	errc := make(chan error, len(servers))
 	for i, s := range servers {
 		l := listeners[i]

@@ -13,7 +13,7 @@ type request struct {
 	kind   reqKind
 	audit  AuditRow // reqAudit
 	entity string   // reqDeleteState
-	key    string   // reqPutKV
+	key    string   // reqPutKV, reqDeleteKV
 	value  string   // reqPutKV
 	reply  chan reply
 }
@@ -26,6 +26,7 @@ const (
 	reqDeleteState
 	reqCompact
 	reqPutKV
+	reqDeleteKV
 )
 
 type reply struct {
@@ -88,6 +89,11 @@ func (db *DB) serve(ctx context.Context, r request) reply {
 	case reqCompact:
 		st, err := db.compact(ctx)
 		return reply{err: err, compact: st}
+	case reqDeleteKV:
+		return reply{err: db.commit(ctx, nil, func(ctx context.Context, c *sql.Conn) error {
+			_, err := c.ExecContext(ctx, "DELETE FROM kv WHERE key = ?", r.key)
+			return err
+		})}
 	case reqPutKV:
 		return reply{err: db.commit(ctx, nil, func(ctx context.Context, c *sql.Conn) error {
 			return db.putKV(ctx, c, r.key, r.value)

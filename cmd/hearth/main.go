@@ -42,6 +42,8 @@ Commands:
   lock ID | unlock ID          lock or unlock a lock; returns when the bolt is there
   thermostat ID [--mode M] [--fan F] [--target C] [--low C --high C]
   thermostat ID --preset home|away|sleep [--until TIME | --for D]
+  mqtt user add NAME [--role device|integration|admin]   prints its password once
+  mqtt user ls | mqtt user rm NAME
 
 Flags (anywhere on the line):
   --socket PATH   the daemon's socket (else $HEARTH_SOCKET, else ` + systemSocket + `)
@@ -138,7 +140,7 @@ func (c *cli) exitCode(err error) int {
 // takesValue reports whether a is a global flag whose value is the next word.
 func takesValue(a string) bool {
 	switch strings.TrimLeft(a, "-") {
-	case "socket", "addr", "token-file", "timeout", "mode", "fan", "target", "low", "high", "preset", "until", "for", "since", "step", "attr", "entity", "principal", "limit", "kind":
+	case "socket", "addr", "token-file", "timeout", "mode", "fan", "target", "low", "high", "preset", "until", "for", "since", "step", "attr", "entity", "principal", "limit", "kind", "role":
 		return true
 	}
 	return false
@@ -198,7 +200,7 @@ func (c *cli) dispatch(ctx context.Context, cmd string, args []string) error {
 	commands := map[string]func(context.Context, []string) error{
 		"status": c.status, "ls": c.ls, "get": c.get, "set": c.set, "do": c.do,
 		"history": c.history, "watch": c.watch, "audit": c.audit,
-		"lock": c.lock, "unlock": c.unlock, "thermostat": c.thermostat,
+		"lock": c.lock, "unlock": c.unlock, "thermostat": c.thermostat, "mqtt": c.mqtt,
 	}
 	fn, ok := commands[cmd]
 	if !ok {

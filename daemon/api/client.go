@@ -245,3 +245,22 @@ func readError(resp *http.Response) error {
 	}
 	return &Error{Status: resp.StatusCode, Code: CodeInternal, Message: fmt.Sprintf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))}
 }
+
+// MQTTUsers lists the broker's accounts.
+func (c *Client) MQTTUsers(ctx context.Context) ([]MQTTUser, error) {
+	var u MQTTUsers
+	err := c.do(ctx, http.MethodGet, "/v1/mqtt/users", nil, &u)
+	return u.Users, err
+}
+
+// AddMQTTUser creates an account and returns it with its password.
+func (c *Client) AddMQTTUser(ctx context.Context, name, role string) (*MQTTUser, error) {
+	var u MQTTUser
+	return &u, c.do(ctx, http.MethodPost, "/v1/mqtt/users", MQTTUser{Name: name, Role: role}, &u)
+}
+
+// RemoveMQTTUser deletes an account.
+func (c *Client) RemoveMQTTUser(ctx context.Context, name string) error {
+	var u MQTTUser
+	return c.do(ctx, http.MethodDelete, "/v1/mqtt/users/"+url.PathEscape(name), nil, &u)
+}

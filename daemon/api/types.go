@@ -170,3 +170,16 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	*d = Duration(v)
 	return nil
 }
+
+// MQTTUser is an account of the embedded MQTT broker. Password is only
+// ever sent once: in the answer to the POST that created it.
+type MQTTUser struct {
+	Name     string `json:"name"`
+	Role     string `json:"role,omitempty"` // device (default), integration, admin
+	Password string `json:"password,omitempty"`
+}
+
+// MQTTUsers is GET /v1/mqtt/users.
+type MQTTUsers struct {
+	Users []MQTTUser `json:"users"`
+}
