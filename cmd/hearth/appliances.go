@@ -8,8 +8,10 @@ import (
 
 // lock and unlock run a lock's action; they return once the bolt is at
 // its switch (or failed to get there) and the audit row is committed.
-func (c *cli) lock(ctx context.Context, args []string) error   { return c.lockAction(ctx, "lock", args) }
-func (c *cli) unlock(ctx context.Context, args []string) error { return c.lockAction(ctx, "unlock", args) }
+func (c *cli) lock(ctx context.Context, args []string) error { return c.lockAction(ctx, "lock", args) }
+func (c *cli) unlock(ctx context.Context, args []string) error {
+	return c.lockAction(ctx, "unlock", args)
+}
 
 func (c *cli) lockAction(ctx context.Context, action string, args []string) error {
 	fs := c.flags(action)
