@@ -32,11 +32,12 @@ type Options struct {
 
 // Broker is the embedded MQTT broker.
 type Broker struct {
-	srv      *mqtt.Server
-	tcp      *listeners.TCP
-	bridge   *BridgeHook
-	log      *slog.Logger
-	failures atomic.Uint64
+	srv       *mqtt.Server
+	tcp       *listeners.TCP
+	bridge    *BridgeHook
+	discovery *DiscoveryHook
+	log       *slog.Logger
+	failures  atomic.Uint64
 
 	closeOnce sync.Once
 	started   atomic.Bool
@@ -75,6 +76,10 @@ func New(opts Options) (*Broker, error) {
 		if err := b.srv.AddHook(b.bridge, BridgeOptions{Server: b.srv, Hub: opts.Hub, Users: opts.Users}); err != nil {
 			return nil, fmt.Errorf("broker: %w", err)
 		}
+		b.discovery = new(DiscoveryHook)
+		if err := b.srv.AddHook(b.discovery, &DiscoveryOptions{Hub: opts.Hub, Server: b.srv, Log: log}); err != nil {
+			return nil, fmt.Errorf("broker: %w", err)
+		}
 	}
 	b.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: opts.Addr})
 	if err := b.srv.AddListener(b.tcp); err != nil {
@@ -94,6 +99,11 @@ func (b *Broker) Start(ctx context.Context) error {
 		return fmt.Errorf("broker: %w", err)
 	}
 	b.log.Info("mqtt broker listening", "addr", b.Addr())
+	if b.discovery != nil {
+		// After Serve: the bridge's first states are out, so Home
+		// Assistant finds state behind every config it reads.
+		b.discovery.Publish()
+	}
 	go func() {
 		defer close(b.done)
 		select {

@@ -78,6 +78,8 @@ func RoleFilters(role, user string) ([]ACL, error) {
 			{Filter: "hearth/#", Read: true},
 			{Filter: "homeassistant/#", Read: true},
 			{Filter: "hearth/+/+/set", Write: true},
+			// Home Assistant's birth message, which asks for discovery again.
+			{Filter: "homeassistant/status", Write: true},
 		}, nil
 	case RoleAdmin:
 		return []ACL{{Filter: "#", Read: true, Write: true}}, nil

@@ -81,6 +81,19 @@ func TestMQTT_UsersAndState(t *testing.T) {
 			t.Fatal("no retained state for number.away_temperature")
 		}
 	}
+	// Home Assistant discovery: a retained config per entity.
+	if _, err := c.Subscribe(sctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "homeassistant/#", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.After(5 * time.Second)
+	for got := false; !got; {
+		select {
+		case m := <-msgs:
+			got = m.Topic == "homeassistant/number/hearth/number_away_temperature/config" && m.Retain && strings.Contains(string(m.Payload), `"command_topic":"hearth/number/away_temperature/set"`)
+		case <-deadline:
+			t.Fatal("no discovery config for number.away_temperature")
+		}
+	}
 	// A command over MQTT changes the entity and is audited as mqtt:homeassistant.
 	if _, err := c.Publish(sctx, &paho.Publish{Topic: "hearth/number/away_temperature/set", QoS: 1, Payload: []byte(`{"value": 18}`)}); err != nil {
 		t.Fatal(err)
