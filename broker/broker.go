@@ -36,6 +36,7 @@ type Broker struct {
 	tcp       *listeners.TCP
 	bridge    *BridgeHook
 	discovery *DiscoveryHook
+	flow      *FlowHook
 	log       *slog.Logger
 	failures  atomic.Uint64
 
@@ -80,6 +81,11 @@ func New(opts Options) (*Broker, error) {
 		if err := b.srv.AddHook(b.discovery, &DiscoveryOptions{Hub: opts.Hub, Server: b.srv, Log: log}); err != nil {
 			return nil, fmt.Errorf("broker: %w", err)
 		}
+	}
+	// Flow control goes last: a publish an earlier hook refused never waits.
+	b.flow = new(FlowHook)
+	if err := b.srv.AddHook(b.flow, &FlowOptions{Server: b.srv, Log: log}); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
 	}
 	b.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: opts.Addr})
 	if err := b.srv.AddListener(b.tcp); err != nil {
@@ -143,6 +149,9 @@ func (b *Broker) Addr() string { return b.tcp.Address() }
 
 // AuthFailures counts failed and refused logins since New.
 func (b *Broker) AuthFailures() uint64 { return b.failures.Load() }
+
+// FlowStats counts flow control's waits and what the broker still dropped.
+func (b *Broker) FlowStats() FlowStats { return b.flow.Stats() }
 
 // Server is the underlying mochi server, for further hooks and listeners.
 func (b *Broker) Server() *mqtt.Server { return b.srv }
