@@ -61,7 +61,7 @@ func (h *AuthHook) ID() string { return "hearth-auth" }
 
 // Provides implements mqtt.Hook.
 func (h *AuthHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnDisconnect
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnDisconnect || b == mqtt.OnClientExpired
 }
 
 // Init takes an AuthOptions.
@@ -136,8 +136,17 @@ func (h *AuthHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	return true
 }
 
-// OnDisconnect implements mqtt.Hook.
-func (h *AuthHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+// OnDisconnect implements mqtt.Hook. A persistent session keeps its
+// permissions while its client is away: messages for it are still checked
+// against them and queued, not refused.
+func (h *AuthHook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
+	if expire {
+		h.opts.Sessions.m.Delete(cl)
+	}
+}
+
+// OnClientExpired implements mqtt.Hook: the persistent session is gone.
+func (h *AuthHook) OnClientExpired(cl *mqtt.Client) {
 	h.opts.Sessions.m.Delete(cl)
 }
 

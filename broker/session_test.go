@@ -1,0 +1,61 @@
+package broker
+
+import (
+	"encoding/binary"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPersistentSession_OfflineDelivery: a QoS 1 message for a persistent
+// session whose client is away is kept and delivered when it comes back
+// (its permissions stay with the session while it is away).
+func TestPersistentSession_OfflineDelivery(t *testing.T) {
+	b := startBroker(t, Options{Users: testUsers(t)})
+	const topic = "hearth/number/offline/set"
+	sub := rawDialSession(t, b.Addr(), "offline-sub", "ha", "pw-ha", false)
+	body := binary.BigEndian.AppendUint16(nil, 1)
+	body = append(appendStr(body, topic), 1)
+	if _, err := sub.c.Write(appendPacket(nil, 0x82, body)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sub.readPacket(); err != nil { // SUBACK
+		t.Fatal(err)
+	}
+	if _, err := sub.c.Write([]byte{0xE0, 0}); err != nil { // DISCONNECT
+		t.Fatal(err)
+	}
+	sub.c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		cl, ok := b.Server().Clients.Get("offline-sub")
+		if ok && cl.Closed() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the subscriber's session did not go offline")
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	pub := rawDial(t, b, "offline-pub", "ha", "pw-ha")
+	pb := binary.BigEndian.AppendUint16(appendStr(nil, topic), 1)
+	if _, err := pub.c.Write(appendPacket(nil, 0x32, append(pb, []byte("kept")...))); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := pub.readPacket(); err != nil { // PUBACK
+		t.Fatal(err)
+	}
+
+	back := rawDialSession(t, b.Addr(), "offline-sub", "ha", "pw-ha", false)
+	if err := back.c.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	h, got, err := back.readPacket()
+	if err != nil {
+		t.Fatalf("reconnected: %v (the message was not kept)", err)
+	}
+	if h>>4 != 3 || !strings.Contains(string(got), topic) || !strings.Contains(string(got), "kept") {
+		t.Fatalf("reconnected: first packet %#x %q, want the kept PUBLISH", h, got)
+	}
+}
