@@ -392,24 +392,6 @@ func TestDev_StringPrecision(t *testing.T) {
 	mustClose(t, p)
 }
 
-// wireTime is how long transactions of (written, read) bytes take at
-// 400 kHz: a START, the address byte and each data byte (9 clocks with
-// the ACK), a repeated START and a second address byte when one
-// transaction both writes and reads, and a STOP.
-func wireTime(txs ...[2]int) time.Duration {
-	bits := 0
-	for _, tx := range txs {
-		parts := 0
-		for _, n := range tx {
-			if n > 0 {
-				parts++
-			}
-		}
-		bits += max(parts, 1)*(1+9) + 9*(tx[0]+tx[1]) + 1
-	}
-	return time.Duration(bits) * time.Second / 400_000
-}
-
 // BenchmarkDev_Sense measures the driver's CPU per Sense on a simulated bus
 // that takes no time, against a simulated chip, with a clock whose waits
 // cost nothing (the figure includes the simulated bus and chip, whose
@@ -430,7 +412,7 @@ func BenchmarkDev_Sense(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	wire := wireTime([2]int{2, 0}, [2]int{1, 8}) // ctrl_meas; burst read from 0xF7
+	wire := i2csim.WireTime(400_000, i2csim.Tx{W: 2}, i2csim.Tx{W: 1, R: 8}) // ctrl_meas; burst read from 0xF7
 	txs0, bytes0 := bus.Stats()
 	var e physic.Env
 	n := 0

@@ -327,8 +327,7 @@ func BenchmarkDev_Sense(b *testing.B) {
 	if err := d.Sense(&e); err != nil { // the first waits for a conversion
 		b.Fatal(err)
 	}
-	const bits = 2*(1+9) + 9*3 + 1
-	wire := time.Duration(bits) * time.Second / 400_000
+	wire := i2csim.WireTime(400_000, i2csim.Tx{W: 1, R: 2}) // register pointer, then the 2-byte T_A
 	txs0, bytes0 := bus.Stats()
 	n := 0
 	for b.Loop() {
