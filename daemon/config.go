@@ -32,14 +32,6 @@ type Config struct {
 	Locks       []LockConfig       `yaml:"locks"`
 }
 
-// MQTTConfig configures the embedded MQTT broker.
-type MQTTConfig struct {
-	// Listen is the broker's TCP address: the packaged config and
-	// examples/sim.yaml use 127.0.0.1:1883 (this machine only); "" (the
-	// default of a config without it) runs no broker.
-	Listen string `yaml:"listen"`
-}
-
 // LogConfig says what the daemon logs and how.
 type LogConfig struct {
 	Level  string `yaml:"level"`  // [info] debug|info|warn|error
@@ -103,6 +95,7 @@ func DefaultConfig() *Config {
 			DownsampledRetention: Duration(365 * 24 * time.Hour),
 		},
 		Bus:      BusConfig{QueueSize: 65536},
+		MQTT:     MQTTConfig{MaxPacketSize: 256 << 10, ClientRate: 1000, ClientBurst: 5000},
 		Hardware: HardwareConfig{Backend: BackendSim, Sim: SimConfig{Speed: 1, Outside: 5, Room: 19}},
 	}
 }

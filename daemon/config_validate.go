@@ -48,11 +48,7 @@ func (c *Config) Validate() error {
 	c.validateVirtual(p)
 	c.validateHardware(p)
 	c.validateControl(p)
-	if l := c.MQTT.Listen; l != "" {
-		if _, port, err := net.SplitHostPort(l); err != nil || port == "" {
-			p.add("mqtt.listen", "want host:port, like 127.0.0.1:1883, got %q", l)
-		}
-	}
+	c.validateMQTT(p)
 	return p.err()
 }
 

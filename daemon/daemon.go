@@ -243,7 +243,7 @@ func (d *Daemon) Reload(next *Config) error {
 	note("hardware", !reflect.DeepEqual(prev.Hardware, next.Hardware))
 	note("thermostats", !d.reloadThermostats(prev.Thermostats, next.Thermostats))
 	note("locks", !reflect.DeepEqual(prev.Locks, next.Locks))
-	note("mqtt", prev.MQTT != next.MQTT)
+	note("mqtt", !reflect.DeepEqual(prev.MQTT, next.MQTT))
 
 	if err := d.applyVirtual(prev, specs); err != nil {
 		return err
