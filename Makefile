@@ -8,7 +8,7 @@ LDFLAGS     := -X github.com/hearth-hub/hearth/daemon.Version=$(VERSION)
 
 # Debian packages the checks need. `make deps` installs the missing ones
 # when run as root and otherwise says which are missing.
-DEBIAN_PACKAGES := gcc libc6-dev
+DEBIAN_PACKAGES := gcc libc6-dev mosquitto-clients
 
 .PHONY: all build run check deps vet staticcheck test bench clean
 
