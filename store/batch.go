@@ -11,10 +11,11 @@ import (
 // batches around it.
 type request struct {
 	kind   reqKind
-	audit  AuditRow // reqAudit
-	entity string   // reqDeleteState
-	key    string   // reqPutKV, reqDeleteKV
-	value  string   // reqPutKV
+	audit  AuditRow                               // reqAudit
+	entity string                                 // reqDeleteState
+	key    string                                 // reqPutKV, reqDeleteKV
+	value  string                                 // reqPutKV
+	exec   func(context.Context, *sql.Conn) error // reqExec
 	reply  chan reply
 }
 
@@ -27,6 +28,7 @@ const (
 	reqCompact
 	reqPutKV
 	reqDeleteKV
+	reqExec
 )
 
 type reply struct {
@@ -98,6 +100,8 @@ func (db *DB) serve(ctx context.Context, r request) reply {
 		return reply{err: db.commit(ctx, nil, func(ctx context.Context, c *sql.Conn) error {
 			return db.putKV(ctx, c, r.key, r.value)
 		})}
+	case reqExec:
+		return reply{err: db.commit(ctx, nil, r.exec)}
 	default:
 		return reply{err: db.commit(ctx, nil, nil)}
 	}

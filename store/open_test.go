@@ -26,7 +26,7 @@ func TestDB_Open(t *testing.T) {
 			"busy_timeout":   "5000",
 			"foreign_keys":   "1",
 			"application_id": strconv.Itoa(store.ApplicationID),
-			"user_version":   "2",
+			"user_version":   "3",
 		} {
 			if got[k] != want {
 				t.Fatalf("Pragmas()[%q]=%q, want %q", k, got[k], want)
@@ -57,7 +57,7 @@ func TestDB_Open(t *testing.T) {
 		if got, want := db.Committed(), uint64(42); got != want {
 			t.Fatalf("Committed()=%d after reopen, want %d", got, want)
 		}
-		if got, want := db.Pragmas()["user_version"], "2"; got != want {
+		if got, want := db.Pragmas()["user_version"], "3"; got != want {
 			t.Fatalf("user_version=%s, want %s", got, want)
 		}
 		MustClose(t, db)
@@ -146,9 +146,9 @@ func TestDB_Open_refuses(t *testing.T) {
 		{"newer schema, closed", func(t *testing.T, path string) {
 			MustClose(t, MustOpen(t, path, testOptions(t)))
 			raw := MustRawDB(t, path)
-			MustExec(t, raw, "PRAGMA user_version = 3")
+			MustExec(t, raw, "PRAGMA user_version = 4")
 			raw.Close()
-		}, store.ErrNewerSchema, "version 3"},
+		}, store.ErrNewerSchema, "version 4"},
 		{"corrupt schema", func(t *testing.T, path string) {
 			MustClose(t, MustOpen(t, path, testOptions(t)))
 			f, err := os.OpenFile(path, os.O_RDWR, 0)
