@@ -15,8 +15,12 @@ import (
 )
 
 // Sessions maps each authenticated client to its permissions: the auth
-// hook fills it, the ACL hook reads it. The zero value is ready to use.
-type Sessions struct{ m sync.Map } // *mqtt.Client -> *Perms
+// hook fills it, the ACL hook reads it, Broker.Refresh replaces them. The
+// zero value is ready to use.
+type Sessions struct {
+	m   sync.Map      // *mqtt.Client -> *Perms
+	gen atomic.Uint64 // bumped by each Refresh
+}
 
 // Get returns a connected client's permissions, nil if it has none.
 func (s *Sessions) Get(cl *mqtt.Client) *Perms {
@@ -109,6 +113,7 @@ func (h *AuthHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 		h.opts.Failures.Add(1)
 		return false
 	}
+	gen := h.opts.Sessions.gen.Load()
 	u, ok, err := h.opts.Users.Lookup(name)
 	if err != nil {
 		h.Log.Error("user lookup", "hook", h.ID(), "user", name, "err", err)
@@ -127,12 +132,27 @@ func (h *AuthHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 		h.Log.Error("refused login", "hook", h.ID(), "user", name, "err", err)
 		return false
 	}
+	h.opts.Sessions.m.Store(cl, perms)
+	// A Refresh that ran since the lookup may have missed this client:
+	// read the user again until none has.
+	for g := h.opts.Sessions.gen.Load(); g != gen; g = h.opts.Sessions.gen.Load() {
+		gen = g
+		if u, ok, err = h.opts.Users.Lookup(name); err == nil && ok {
+			perms, err = PermsFor(u)
+		}
+		if err != nil || !ok {
+			h.opts.Sessions.m.Delete(cl)
+			h.Log.Warn("refused login: user changed or removed while logging in", "hook", h.ID(), "user", name, "remote", addr, "err", err)
+			return false
+		}
+		h.opts.Sessions.m.Store(cl, perms)
+	}
 	// mochi publishes a will without an ACL check: check it here.
 	if pk.Connect.WillFlag && !perms.CanWrite(pk.Connect.WillTopic) {
+		h.opts.Sessions.m.Delete(cl)
 		h.Log.Warn("refused login: will topic not writable", "hook", h.ID(), "user", name, "remote", addr, "topic", pk.Connect.WillTopic)
 		return false
 	}
-	h.opts.Sessions.m.Store(cl, perms)
 	return true
 }
 

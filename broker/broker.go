@@ -28,6 +28,10 @@ type Options struct {
 	MaxFailures int
 	Window      time.Duration
 	Now         func() time.Time // time.Now if nil
+
+	// SysInterval is how often the $SYS topics are republished, in whole
+	// seconds; DefaultSysInterval if zero.
+	SysInterval time.Duration
 }
 
 // Broker is the embedded MQTT broker.
@@ -39,6 +43,8 @@ type Broker struct {
 	flow      *FlowHook
 	log       *slog.Logger
 	failures  atomic.Uint64
+	users     Users     // for Refresh
+	sess      *Sessions // for Refresh
 
 	closeOnce sync.Once
 	started   atomic.Bool
@@ -61,8 +67,9 @@ func New(opts Options) (*Broker, error) {
 	}
 	log = log.With("component", "mqtt")
 	b := &Broker{log: log, stop: make(chan struct{}), done: make(chan struct{})}
-	b.srv = mqtt.New(&mqtt.Options{Logger: log, InlineClient: true})
+	b.srv = mqtt.New(&mqtt.Options{Logger: log, InlineClient: true, SysTopicResendInterval: sysSeconds(opts.SysInterval)})
 	sess := new(Sessions)
+	b.users, b.sess = opts.Users, sess
 	if err := b.srv.AddHook(new(AuthHook), AuthOptions{
 		Users: opts.Users, Sessions: sess, MaxFailures: opts.MaxFailures,
 		Window: opts.Window, Now: opts.Now, Failures: &b.failures,

@@ -65,6 +65,10 @@ func (m *MemUsers) Lookup(name string) (User, bool, error) {
 	return u, ok, nil
 }
 
+// sysFilter is mochi's $SYS topics. A '#' or '+' ACL never matches a '$'
+// topic [MQTT-4.7.2-1], so the roles that may read them name it.
+const sysFilter = "$SYS/#"
+
 // RoleFilters returns a role's default filters for the user name.
 func RoleFilters(role, user string) ([]ACL, error) {
 	switch role {
@@ -80,9 +84,10 @@ func RoleFilters(role, user string) ([]ACL, error) {
 			{Filter: "hearth/+/+/set", Write: true},
 			// Home Assistant's birth message, which asks for discovery again.
 			{Filter: "homeassistant/status", Write: true},
+			{Filter: sysFilter, Read: true},
 		}, nil
 	case RoleAdmin:
-		return []ACL{{Filter: "#", Read: true, Write: true}}, nil
+		return []ACL{{Filter: "#", Read: true, Write: true}, {Filter: sysFilter, Read: true}}, nil
 	}
 	return nil, fmt.Errorf("unknown role %q", role)
 }
