@@ -10,7 +10,7 @@ LDFLAGS     := -X github.com/hearth-hub/hearth/daemon.Version=$(VERSION)
 # when run as root and otherwise says which are missing.
 DEBIAN_PACKAGES := gcc libc6-dev mosquitto-clients
 
-.PHONY: all build run check deps vet staticcheck test bench clean
+.PHONY: all build run check deps vet staticcheck test fuzz bench clean
 
 all: build
 
@@ -22,7 +22,7 @@ run: build
 	mkdir -p var
 	./bin/hearthd --config examples/sim.yaml
 
-check: deps vet staticcheck test vmtest
+check: deps vet staticcheck test fuzz vmtest
 
 deps:
 	@sh scripts/deps.sh $(DEBIAN_PACKAGES)
@@ -35,6 +35,17 @@ staticcheck:
 
 test:
 	$(GO) test -race -count=1 ./...
+
+# Each Fuzz target runs FUZZTIME on top of its seed corpus
+# (testdata/fuzz); a failing input is saved there to commit with the fix.
+FUZZTIME ?= 10s
+fuzz:
+	@for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "fuzz $$t in $$(dirname $$f) for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$(dirname $$f) || exit 1; \
+		done; \
+	done
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

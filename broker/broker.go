@@ -29,9 +29,10 @@ type Options struct {
 	Window      time.Duration
 	Now         func() time.Time // time.Now if nil
 
-	// SysInterval is how often the $SYS topics are republished, in whole
-	// seconds; DefaultSysInterval if zero.
-	SysInterval time.Duration
+	// ClientRate limits each client's publishes to this many a second,
+	// with ClientBurst at once above it (see ThrottleHook); 0: no limit.
+	ClientRate  float64
+	ClientBurst int
 }
 
 // Broker is the embedded MQTT broker.
@@ -41,10 +42,9 @@ type Broker struct {
 	bridge    *BridgeHook
 	discovery *DiscoveryHook
 	flow      *FlowHook
+	throttle  *ThrottleHook // nil without a client rate
 	log       *slog.Logger
 	failures  atomic.Uint64
-	users     Users     // for Refresh
-	sess      *Sessions // for Refresh
 
 	closeOnce sync.Once
 	started   atomic.Bool
@@ -67,9 +67,8 @@ func New(opts Options) (*Broker, error) {
 	}
 	log = log.With("component", "mqtt")
 	b := &Broker{log: log, stop: make(chan struct{}), done: make(chan struct{})}
-	b.srv = mqtt.New(&mqtt.Options{Logger: log, InlineClient: true, SysTopicResendInterval: sysSeconds(opts.SysInterval)})
+	b.srv = mqtt.New(&mqtt.Options{Logger: log, InlineClient: true})
 	sess := new(Sessions)
-	b.users, b.sess = opts.Users, sess
 	if err := b.srv.AddHook(new(AuthHook), AuthOptions{
 		Users: opts.Users, Sessions: sess, MaxFailures: opts.MaxFailures,
 		Window: opts.Window, Now: opts.Now, Failures: &b.failures,
@@ -78,6 +77,14 @@ func New(opts Options) (*Broker, error) {
 	}
 	if err := b.srv.AddHook(new(ACLHook), ACLOptions{Sessions: sess}); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
+	}
+	// The throttle goes before the bridge, so a client flooding commands
+	// is slowed before they reach the hub.
+	if opts.ClientRate > 0 {
+		b.throttle = new(ThrottleHook)
+		if err := b.srv.AddHook(b.throttle, &ThrottleOptions{Rate: opts.ClientRate, Burst: opts.ClientBurst, Log: log}); err != nil {
+			return nil, fmt.Errorf("broker: %w", err)
+		}
 	}
 	if opts.Hub != nil {
 		b.bridge = new(BridgeHook)
@@ -159,6 +166,15 @@ func (b *Broker) AuthFailures() uint64 { return b.failures.Load() }
 
 // FlowStats counts flow control's waits and what the broker still dropped.
 func (b *Broker) FlowStats() FlowStats { return b.flow.Stats() }
+
+// ThrottleStats counts the publishes the client rate limit held back; zero
+// without a limit.
+func (b *Broker) ThrottleStats() ThrottleStats {
+	if b.throttle == nil {
+		return ThrottleStats{}
+	}
+	return b.throttle.Stats()
+}
 
 // Server is the underlying mochi server, for further hooks and listeners.
 func (b *Broker) Server() *mqtt.Server { return b.srv }

@@ -1,6 +1,9 @@
 package daemon
 
-import "net"
+import (
+	"math"
+	"net"
+)
 
 // MQTTConfig configures the embedded MQTT broker. Defaults are in brackets.
 type MQTTConfig struct {
@@ -45,6 +48,11 @@ func (c *Config) validateMQTT(p *problems) {
 		if _, port, err := net.SplitHostPort(l); err != nil || port == "" {
 			p.add("mqtt.listen", "want host:port, like 127.0.0.1:1883, got %q", l)
 		}
+	}
+	if r := m.ClientRate; !(r >= 0) || math.IsInf(r, 1) {
+		p.add("mqtt.client_rate", "want messages a second, 0 (no limit) or more, got %v", r)
+	} else if r > 0 && m.ClientBurst < 1 {
+		p.add("mqtt.client_burst", "must be at least 1 when mqtt.client_rate is set, got %d", m.ClientBurst)
 	}
 }
 

@@ -219,6 +219,8 @@ func TestConfig_Bad(t *testing.T) {
 		{"bad_ctl_mode.yaml", 10, "thermostats[0].mode", "cool needs a cool relay"},
 		{"bad_ctl_lock_both.yaml", 10, "locks[0]", "has both a bolt and a strike"},
 		{"bad_mqtt_listen.yaml", 3, "mqtt.listen", `want host:port, like 127.0.0.1:1883, got "localhost"`},
+		{"bad_mqtt_client_rate.yaml", 3, "mqtt.client_rate", "want messages a second, 0 (no limit) or more, got -5"},
+		{"bad_mqtt_client_burst.yaml", 4, "mqtt.client_burst", "must be at least 1 when mqtt.client_rate is set, got 0"},
 		{"bad_ctl_lock_id.yaml", 8, "locks[0].id", `want lock.<name>, got "door.front"`},
 	}
 	covered := map[string]bool{"bad_three_errors.yaml": true} // TestConfig_AllErrors
