@@ -29,6 +29,10 @@ type Options struct {
 	Window      time.Duration
 	Now         func() time.Time // time.Now if nil
 
+	// SysInterval is how often the $SYS topics are republished, in whole
+	// seconds; DefaultSysInterval if zero.
+	SysInterval time.Duration
+
 	// ClientRate limits each client's publishes to this many a second,
 	// with ClientBurst at once above it (see ThrottleHook); 0: no limit.
 	ClientRate  float64
@@ -45,6 +49,8 @@ type Broker struct {
 	throttle  *ThrottleHook // nil without a client rate
 	log       *slog.Logger
 	failures  atomic.Uint64
+	users     Users     // for Refresh
+	sess      *Sessions // for Refresh
 
 	closeOnce sync.Once
 	started   atomic.Bool
@@ -67,8 +73,9 @@ func New(opts Options) (*Broker, error) {
 	}
 	log = log.With("component", "mqtt")
 	b := &Broker{log: log, stop: make(chan struct{}), done: make(chan struct{})}
-	b.srv = mqtt.New(&mqtt.Options{Logger: log, InlineClient: true})
+	b.srv = mqtt.New(&mqtt.Options{Logger: log, InlineClient: true, SysTopicResendInterval: sysSeconds(opts.SysInterval)})
 	sess := new(Sessions)
+	b.users, b.sess = opts.Users, sess
 	if err := b.srv.AddHook(new(AuthHook), AuthOptions{
 		Users: opts.Users, Sessions: sess, MaxFailures: opts.MaxFailures,
 		Window: opts.Window, Now: opts.Now, Failures: &b.failures,
