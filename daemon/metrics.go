@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -9,13 +10,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hearth-hub/hearth/broker"
 	"github.com/hearth-hub/hearth/hub"
 	"github.com/hearth-hub/hearth/store"
 )
 
-// metrics is the daemon's Prometheus registry. Bus and store figures are
-// read at scrape time from the components' own counters, so the hot paths
-// carry no metric code of their own.
+// metrics is the daemon's Prometheus registry. Bus, store and broker
+// figures are read at scrape time from the components' own counters, so
+// the hot paths carry no metric code of their own.
 type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
@@ -153,4 +155,61 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(storePending, prometheus.GaugeValue, float64(s.Pending))
 	ch <- prometheus.MustNewConstMetric(storeCommitted, prometheus.GaugeValue, float64(c.db.Committed()))
 	ch <- prometheus.MustNewConstMetric(storeLastCommit, prometheus.GaugeValue, s.LastCommitDuration.Seconds())
+}
+
+var (
+	mqttClients       = prometheus.NewDesc("hearth_mqtt_clients_connected", "MQTT clients connected to the embedded broker.", nil, nil)
+	mqttMsgsReceived  = prometheus.NewDesc("hearth_mqtt_messages_received_total", "PUBLISH packets the broker received from clients.", nil, nil)
+	mqttMsgsSent      = prometheus.NewDesc("hearth_mqtt_messages_sent_total", "PUBLISH packets the broker sent to clients.", nil, nil)
+	mqttBytesReceived = prometheus.NewDesc("hearth_mqtt_bytes_received_total", "Bytes the broker received from clients.", nil, nil)
+	mqttBytesSent     = prometheus.NewDesc("hearth_mqtt_bytes_sent_total", "Bytes the broker sent to clients.", nil, nil)
+	mqttRetained      = prometheus.NewDesc("hearth_mqtt_retained_messages", "Retained messages held by the broker.", nil, nil)
+	mqttSubs          = prometheus.NewDesc("hearth_mqtt_subscriptions", "Subscriptions held by the broker.", nil, nil)
+	mqttInflight      = prometheus.NewDesc("hearth_mqtt_inflight_messages", "QoS 1 and 2 messages awaiting their acknowledgement.", nil, nil)
+	mqttDropped       = prometheus.NewDesc("hearth_mqtt_messages_dropped_total", "Messages the broker dropped, by reason: write_queue (a subscriber's write queue was full), inflight_full (its in-flight store was full, or its packet IDs ran out).", []string{"reason"}, nil)
+	mqttAuthFailures  = prometheus.NewDesc("hearth_mqtt_auth_failures_total", "Failed MQTT logins, and logins refused during a block after repeated failures.", nil, nil)
+	mqttFlowWaits     = prometheus.NewDesc("hearth_mqtt_flow_waits_total", "Publishes flow control held back while a subscriber they feed was backed up.", nil, nil)
+	mqttFlowTimeouts  = prometheus.NewDesc("hearth_mqtt_flow_wait_timeouts_total", "Flow control waits that hit their bound; a message that then found no room is counted in hearth_mqtt_messages_dropped_total too.", nil, nil)
+)
+
+// addBroker exports the embedded broker's counters, read at scrape time.
+func (m *metrics) addBroker(b *broker.Broker) error {
+	if err := m.reg.Register(&brokerCollector{b: b}); err != nil {
+		return fmt.Errorf("broker metrics: %w", err)
+	}
+	return nil
+}
+
+type brokerCollector struct{ b *broker.Broker }
+
+func (c *brokerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{mqttClients, mqttMsgsReceived, mqttMsgsSent, mqttBytesReceived, mqttBytesSent,
+		mqttRetained, mqttSubs, mqttInflight, mqttDropped, mqttAuthFailures, mqttFlowWaits, mqttFlowTimeouts} {
+		ch <- d
+	}
+}
+
+func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.b.Stats()
+	for _, v := range []struct {
+		d *prometheus.Desc
+		t prometheus.ValueType
+		v float64
+	}{
+		{mqttClients, prometheus.GaugeValue, float64(s.ClientsConnected)},
+		{mqttMsgsReceived, prometheus.CounterValue, float64(s.MessagesReceived)},
+		{mqttMsgsSent, prometheus.CounterValue, float64(s.MessagesSent)},
+		{mqttBytesReceived, prometheus.CounterValue, float64(s.BytesReceived)},
+		{mqttBytesSent, prometheus.CounterValue, float64(s.BytesSent)},
+		{mqttRetained, prometheus.GaugeValue, float64(s.Retained)},
+		{mqttSubs, prometheus.GaugeValue, float64(s.Subscriptions)},
+		{mqttInflight, prometheus.GaugeValue, float64(s.Inflight)},
+		{mqttAuthFailures, prometheus.CounterValue, float64(s.AuthFailures)},
+		{mqttFlowWaits, prometheus.CounterValue, float64(s.Flow.Waits)},
+		{mqttFlowTimeouts, prometheus.CounterValue, float64(s.Flow.TimedOut)},
+	} {
+		ch <- prometheus.MustNewConstMetric(v.d, v.t, v.v)
+	}
+	ch <- prometheus.MustNewConstMetric(mqttDropped, prometheus.CounterValue, float64(s.DroppedWriteQueue), "write_queue")
+	ch <- prometheus.MustNewConstMetric(mqttDropped, prometheus.CounterValue, float64(s.DroppedInflight), "inflight_full")
 }

@@ -48,6 +48,10 @@ func (d *Daemon) startBroker(cfg MQTTConfig) error {
 	if err != nil {
 		return fmt.Errorf("mqtt: %w", err)
 	}
+	if err := d.metrics.addBroker(b); err != nil {
+		_ = b.Close()
+		return fmt.Errorf("mqtt: %w", err)
+	}
 	d.broker = b
 	return nil
 }
@@ -121,6 +125,8 @@ func (s *server) mqttUsers(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) mqttUser(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	mqttUsersMu.Lock()
+	defer mqttUsersMu.Unlock()
 	if _, ok, _ := s.d.db.GetKV(r.Context(), mqttUserPrefix+name); !ok {
 		writeError(w, &api.Error{Status: 404, Code: api.CodeNotFound, Message: fmt.Sprintf("no mqtt user %q", name)})
 		return
@@ -130,12 +136,18 @@ func (s *server) mqttUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.auditMQTT(r.Context(), "mqtt_user_rm", name, "")
+	s.refreshMQTTUser(name) // disconnects its clients
 	writeJSON(w, http.StatusOK, api.MQTTUser{Name: name})
 }
 
 // auditMQTT records a change of who may use the broker.
 func (s *server) auditMQTT(ctx context.Context, action, name, role string) {
-	args, _ := json.Marshal(map[string]string{"name": name, "role": role})
+	s.auditMQTTArgs(ctx, action, map[string]any{"name": name, "role": role})
+}
+
+// auditMQTTArgs records a change to the broker's users with its arguments.
+func (s *server) auditMQTTArgs(ctx context.Context, action string, a map[string]any) {
+	args, _ := json.Marshal(a)
 	row := store.AuditRow{At: time.Now(), Principal: string(hub.Owner), Source: "api", Entity: "mqtt", Action: action, Args: string(args), Outcome: string(hub.OutcomeOK), Critical: true}
 	if err := s.d.db.Audit(ctx, &row, true); err != nil {
 		s.log.Error("audit", "err", err)

@@ -50,6 +50,7 @@ func (s *server) handler(token string) http.Handler {
 	route("/v1/events", http.MethodGet, true, s.events)
 	mux.HandleFunc("/v1/mqtt/users", s.d.metrics.instrument("/v1/mqtt/users", false, s.mqttUsers))
 	route("/v1/mqtt/users/{name}", http.MethodDelete, false, s.mqttUser)
+	mux.HandleFunc("/v1/mqtt/users/{name}/acl", s.d.metrics.instrument("/v1/mqtt/users/{name}/acl", false, s.mqttACL))
 	mux.Handle("/metrics", s.d.metrics.handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: "no such path: " + r.URL.Path})

@@ -44,6 +44,9 @@ Commands:
   thermostat ID --preset home|away|sleep [--until TIME | --for D]
   mqtt user add NAME [--role device|integration|admin]   prints its password once
   mqtt user ls | mqtt user rm NAME
+  mqtt acl NAME [--add FILTER [--read] [--write] | --rm FILTER]
+                               a user's topic filters: its role's and its own;
+                               --add alone grants read and write
 
 Flags (anywhere on the line):
   --socket PATH   the daemon's socket (else $HEARTH_SOCKET, else ` + systemSocket + `)

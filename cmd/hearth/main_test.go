@@ -178,3 +178,51 @@ func TestRun_Watch(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestRun_MQTTACL(t *testing.T) {
+	sock := startDaemon(t)
+	if code, _, errOut := hearth("--socket", sock, "mqtt", "user", "add", "zb"); code != exitOK {
+		t.Fatalf("mqtt user add: exit %d: %s", code, errOut)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		out  []string // lines of stdout, each a run of words separated by any spaces
+		err  string   // substring of stderr
+	}{
+		{"show", []string{"mqtt", "acl", "zb"}, exitOK, []string{"mqtt user zb (device)", "hearth/+/+/state r role device", "devices/zb/# rw role device"}, ""},
+		{"add both", []string{"mqtt", "acl", "zb", "--add", "zigbee2mqtt/#"}, exitOK, []string{"zigbee2mqtt/# rw own"}, ""},
+		{"change to read", []string{"mqtt", "acl", "zb", "--add", "zigbee2mqtt/#", "--read"}, exitOK, []string{"zigbee2mqtt/# r own"}, ""},
+		{"add write", []string{"mqtt", "acl", "--add", "tasmota/plug/#", "zb", "--write"}, exitOK, []string{"zigbee2mqtt/# r own", "tasmota/plug/# w own"}, ""},
+		{"device sets", []string{"mqtt", "acl", "zb", "--add", "hearth/#", "--write"}, exitDaemon, nil, "command topics"},
+		{"bad filter", []string{"mqtt", "acl", "zb", "--add", "a/#/b"}, exitDaemon, nil, "'#' must be a whole level"},
+		{"rm", []string{"mqtt", "acl", "zb", "--rm", "zigbee2mqtt/#"}, exitOK, []string{"tasmota/plug/# w own"}, ""},
+		{"rm again", []string{"mqtt", "acl", "zb", "--rm", "zigbee2mqtt/#"}, exitDaemon, nil, "no filter"},
+		{"unknown user", []string{"mqtt", "acl", "nobody"}, exitDaemon, nil, `no mqtt user "nobody"`},
+		{"add and rm", []string{"mqtt", "acl", "zb", "--add", "a", "--rm", "b"}, exitUsage, nil, "--add and --rm"},
+		{"read alone", []string{"mqtt", "acl", "zb", "--read"}, exitUsage, nil, "go with --add"},
+		{"acl flag on user", []string{"mqtt", "user", "ls", "--add", "a"}, exitUsage, nil, "mqtt acl NAME"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := hearth(append([]string{"--socket", sock}, tc.args...)...)
+			if code != tc.code || !strings.Contains(errOut, tc.err) {
+				t.Fatalf("exit %d stderr %q; want exit %d and %q", code, errOut, tc.code, tc.err)
+			}
+			got := map[string]bool{}
+			for _, l := range strings.Split(out, "\n") {
+				got[strings.Join(strings.Fields(l), " ")] = true
+			}
+			for _, want := range tc.out {
+				if !got[want] {
+					t.Errorf("stdout lacks the line %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+	// The second rm above failed because the first worked: the filter is gone.
+	_, out, _ := hearth("--socket", sock, "mqtt", "acl", "zb")
+	if strings.Contains(out, "zigbee2mqtt") {
+		t.Fatalf("zigbee2mqtt/# still listed after --rm:\n%s", out)
+	}
+}
