@@ -46,6 +46,7 @@ type Broker struct {
 	bridge    *BridgeHook
 	discovery *DiscoveryHook
 	flow      *FlowHook
+	inline    inlineSubs    // the daemon's own subscriptions (Subscribe)
 	throttle  *ThrottleHook // nil without a client rate
 	log       *slog.Logger
 	failures  atomic.Uint64
@@ -126,6 +127,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		return fmt.Errorf("broker: %w", err)
 	}
 	b.log.Info("mqtt broker listening", "addr", b.Addr())
+	b.startInline()
 	if b.discovery != nil {
 		// After Serve: the bridge's first states are out, so Home
 		// Assistant finds state behind every config it reads.

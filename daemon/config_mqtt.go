@@ -54,10 +54,5 @@ func (c *Config) validateMQTT(p *problems) {
 	} else if r > 0 && m.ClientBurst < 1 {
 		p.add("mqtt.client_burst", "must be at least 1 when mqtt.client_rate is set, got %d", m.ClientBurst)
 	}
-}
-
-// MQTTDeviceConfig maps one foreign device's MQTT topics to an entity.
-type MQTTDeviceConfig struct {
-	ID   string `yaml:"id"`   // <kind>.<name> of the entity it becomes
-	Name string `yaml:"name"` // optional, for people
+	c.validateMQTTDevices(p)
 }

@@ -222,6 +222,19 @@ func TestConfig_Bad(t *testing.T) {
 		{"bad_mqtt_client_rate.yaml", 3, "mqtt.client_rate", "want messages a second, 0 (no limit) or more, got -5"},
 		{"bad_mqtt_client_burst.yaml", 4, "mqtt.client_burst", "must be at least 1 when mqtt.client_rate is set, got 0"},
 		{"bad_ctl_lock_id.yaml", 8, "locks[0].id", `want lock.<name>, got "door.front"`},
+		{"bad_mqtt_device_no_listen.yaml", 3, "mqtt.devices", "foreign devices need the broker: set mqtt.listen"},
+		{"bad_mqtt_device_kind.yaml", 5, "mqtt.devices[0].id", `a foreign device is a sensor or a contact, got "switch.plug"`},
+		{"bad_mqtt_device_clash.yaml", 12, "mqtt.devices[0].id", "sensor.hall is already declared by hardware.parts[0]"},
+		{"bad_mqtt_device_duplicate.yaml", 8, "mqtt.devices[1].id", "contact.back_door is already declared by mqtt.devices[0]"},
+		{"bad_mqtt_device_topic_reserved.yaml", 8, "mqtt.devices[0].attributes[0].topic", `"hearth/sensor/hall/state" is under hearth/, Hearth's own topics`},
+		{"bad_mqtt_device_topic_invalid.yaml", 8, "mqtt.devices[0].attributes[0].topic", `"devices/#/temperature" is not a valid MQTT topic filter`},
+		{"bad_mqtt_device_path.yaml", 9, "mqtt.devices[0].attributes[0].path", `no leading $ in JSON path "contact"`},
+		{"bad_mqtt_device_unit.yaml", 10, "mqtt.devices[0].attributes[0].unit", "only a number has a unit, and this is a bool"},
+		{"bad_mqtt_device_contact_attr.yaml", 7, "mqtt.devices[0].attributes[0].name", `a contact has one attribute, "closed", got "open"`},
+		{"bad_mqtt_device_type.yaml", 10, "mqtt.devices[0].attributes[0].type", `must be one of number, bool, string; got "integer"`},
+		{"bad_mqtt_device_stale.yaml", 6, "mqtt.devices[0].stale_after", "must be 0 (never stale) or at least 100ms, got 10ms"},
+		{"bad_mqtt_device_availability.yaml", 9, "mqtt.devices[0].availability.offline", `must differ from online ("1")`},
+		{"bad_mqtt_device_no_attributes.yaml", 5, "mqtt.devices[0].attributes", "is required: at least one {name, topic}"},
 	}
 	covered := map[string]bool{"bad_three_errors.yaml": true} // TestConfig_AllErrors
 	for _, tt := range tests {

@@ -120,6 +120,9 @@ func New(cfg *Config, logOut io.Writer) (*Daemon, error) {
 	if err := d.startBroker(cfg.MQTT); err != nil {
 		return nil, errors.Join(err, d.Close())
 	}
+	if err := d.startMQTTDevices(cfg.MQTT); err != nil {
+		return nil, errors.Join(err, d.Close())
+	}
 	log.Info("hardware ready", "backend", cfg.Hardware.Backend, "parts", len(cfg.Hardware.Parts), "entities", len(d.hub.Entities()))
 	return d, nil
 }

@@ -35,6 +35,10 @@ func (id ID) Name() string {
 	return n
 }
 
+// CheckName checks a name: an ID's kind or name, an attribute's or an
+// action's. It is 1 to 64 of a-z, 0-9 and _.
+func CheckName(s string) error { return checkName(s) }
+
 func checkName(s string) error {
 	if s == "" {
 		return fmt.Errorf("is empty")
