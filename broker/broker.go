@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -24,6 +25,19 @@ type Options struct {
 	Hub    *hub.Hub     // nil: no hub bridge
 	Logger *slog.Logger // slog.Default() if nil
 
+	// NoTCP leaves out the plain TCP listener (Addr is ignored), for a
+	// broker reached only over TLS or websockets.
+	NoTCP         bool
+	TLSAddr       string      // TLS listen address; "" for none
+	TLS           *tls.Config // required with TLSAddr (see LoadTLS); TLS 1.2 at least
+	WebsocketAddr string      // ws://host:port/ listen address; "" for none
+	// MaxPacketSize is the largest packet a client may send, in bytes;
+	// DefaultMaxPacketSize if 0. A bigger one closes the connection.
+	MaxPacketSize uint32
+	// ConnectTimeout is how long a new connection has for its TLS
+	// handshake and CONNECT packet; DefaultConnectTimeout if 0.
+	ConnectTimeout time.Duration
+
 	// Failed-login limits (see AuthOptions): defaults 5 per minute.
 	MaxFailures int
 	Window      time.Duration
@@ -42,7 +56,9 @@ type Options struct {
 // Broker is the embedded MQTT broker.
 type Broker struct {
 	srv       *mqtt.Server
-	tcp       *listeners.TCP
+	tcp       *listeners.TCP // nil with NoTCP
+	tls       *listeners.TCP // nil without TLSAddr
+	ws        *wsListener    // nil without WebsocketAddr
 	bridge    *BridgeHook
 	discovery *DiscoveryHook
 	flow      *FlowHook
@@ -86,6 +102,9 @@ func New(opts Options) (*Broker, error) {
 	if err := b.srv.AddHook(new(ACLHook), ACLOptions{Sessions: sess}); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	if err := b.srv.AddHook(new(GuardHook), GuardOptions{MaxPacketSize: maxPacketSize(opts)}); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
 	// The throttle goes before the bridge, so a client flooding commands
 	// is slowed before they reach the hub.
 	if opts.ClientRate > 0 {
@@ -109,9 +128,9 @@ func New(opts Options) (*Broker, error) {
 	if err := b.srv.AddHook(b.flow, &FlowOptions{Server: b.srv, Log: log}); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	b.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: opts.Addr})
-	if err := b.srv.AddListener(b.tcp); err != nil {
-		return nil, fmt.Errorf("broker: listen %s: %w", opts.Addr, err)
+	if err := b.listen(opts); err != nil {
+		_ = b.srv.Close() // releases the listeners already bound
+		return nil, err
 	}
 	return b, nil
 }
@@ -126,7 +145,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		close(b.done)
 		return fmt.Errorf("broker: %w", err)
 	}
-	b.log.Info("mqtt broker listening", "addr", b.Addr())
+	b.log.Info("mqtt broker listening", "addr", b.Addr(), "tls", b.TLSAddr(), "websocket", b.WebsocketAddr())
 	b.startInline()
 	if b.discovery != nil {
 		// After Serve: the bridge's first states are out, so Home
@@ -167,8 +186,31 @@ func (b *Broker) Close() error {
 	return nil
 }
 
-// Addr is the TCP listener's bound address (useful with port 0).
-func (b *Broker) Addr() string { return b.tcp.Address() }
+// Addr is the TCP listener's bound address (useful with port 0), or ""
+// with NoTCP.
+func (b *Broker) Addr() string {
+	if b.tcp == nil {
+		return ""
+	}
+	return b.tcp.Address()
+}
+
+// TLSAddr is the TLS listener's bound address, or "" without one.
+func (b *Broker) TLSAddr() string {
+	if b.tls == nil {
+		return ""
+	}
+	return b.tls.Address()
+}
+
+// WebsocketAddr is the websocket listener's bound address, or "" without
+// one.
+func (b *Broker) WebsocketAddr() string {
+	if b.ws == nil {
+		return ""
+	}
+	return b.ws.Address()
+}
 
 // AuthFailures counts failed and refused logins since New.
 func (b *Broker) AuthFailures() uint64 { return b.failures.Load() }

@@ -111,6 +111,13 @@ func dialWill(t *testing.T, b *Broker, user, pw, willTopic string) (*client, err
 	if err != nil {
 		t.Fatal(err)
 	}
+	return connectOver(t, conn, user, pw, willTopic)
+}
+
+// connectOver runs dialWill's MQTT 5 client over conn (TCP, TLS or a
+// websocket), closing conn if the broker refuses it.
+func connectOver(t *testing.T, conn net.Conn, user, pw, willTopic string) (*client, error) {
+	t.Helper()
 	c := &client{msgs: make(chan *paho.Publish, 256)}
 	c.Client = paho.NewClient(paho.ClientConfig{
 		Conn: conn,
