@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -19,6 +20,9 @@ type Message struct {
 	// Retained is set on a retained message delivered when the
 	// subscription was made.
 	Retained bool
+	// Published is when the broker received it, to the second; zero if
+	// unknown.
+	Published time.Time
 }
 
 // inlineSubs holds the broker's own subscriptions: made at Start, after
@@ -80,6 +84,9 @@ func (b *Broker) subscribeInline(sub inlineSub) error {
 	replay := make(chan struct{})
 	handler := func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
 		m := Message{Topic: pk.TopicName, Payload: pk.Payload}
+		if pk.Created > 0 {
+			m.Published = time.Unix(pk.Created, 0)
+		}
 		select {
 		case <-replay:
 		default:

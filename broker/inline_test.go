@@ -64,6 +64,9 @@ func TestBroker_Subscribe(t *testing.T) {
 	if string(m.Payload) != "21.5" || !m.Retained || m.User != "" {
 		t.Fatalf("replayed message = %+v, want the retained 21.5, no user", m)
 	}
+	if age := time.Since(m.Published); m.Published.IsZero() || age < 0 || age > time.Hour {
+		t.Fatalf("replayed message published at %v, want when it was published (just now, to the second)", m.Published)
+	}
 
 	// A message the ACL refuses never reaches the subscription.
 	_ = esp.pub(t, "devices/esp2/temp", "99") // refused: MQTT 5 answers with a reason code

@@ -140,6 +140,11 @@ func (dv *mqttDevice) receive(filter string, m broker.Message) {
 	dv.mu.Lock()
 	defer dv.mu.Unlock()
 	dv.last, dv.seen, dv.stale = dv.d.clock.Now(), true, false
+	if m.Retained && !m.Published.IsZero() && m.Published.Before(dv.last) {
+		// A retained value from before a restart is as old as it is:
+		// staleness counts from when it was published.
+		dv.last = m.Published
+	}
 	var errs []error
 	if dv.cfg.Availability.Topic == filter {
 		if err := dv.availability(m); err != nil {
@@ -314,7 +319,7 @@ func decodeDeviceValue(payload []byte, path []jsonStep, typ hub.Type, unit strin
 		if s, isStr := x.(string); isStr {
 			var err error
 			f, err = strconv.ParseFloat(strings.TrimSpace(s), 64)
-			ok = err == nil
+			ok = err == nil || errors.Is(err, strconv.ErrRange) // ±Inf: refused below
 		}
 		switch {
 		case !ok:
