@@ -35,14 +35,13 @@ type mqttDevice struct {
 	log   *slog.Logger
 	bad   prometheus.Counter
 
-	mu         sync.Mutex
-	last       time.Time // of the last message on any of its topics
-	seen       bool      // a message has come
-	stale      bool
-	offline    error // what the availability topic last said, nil for online
-	badSince   int   // bad payloads since the last one logged
-	badLogged  time.Time
-	badLogOnce bool
+	mu        sync.Mutex
+	last      time.Time // of the last message on any of its topics
+	seen      bool      // a message has come
+	stale     bool
+	offline   error     // what the availability topic last said, nil for online
+	badSince  int       // bad payloads since the last one logged
+	badLogged time.Time // when a bad payload was last logged; zero: never
 }
 
 // deviceAttr is one attribute and where its value comes from.
@@ -224,12 +223,12 @@ func (dv *mqttDevice) topicList() []string {
 func (dv *mqttDevice) badPayload(err error) {
 	dv.bad.Inc()
 	now := dv.d.clock.Now()
-	if dv.badLogOnce && now.Sub(dv.badLogged) < badPayloadLogEvery {
+	if !dv.badLogged.IsZero() && now.Sub(dv.badLogged) < badPayloadLogEvery {
 		dv.badSince++
 		return
 	}
 	dv.log.Warn("bad mqtt payload: the last value stays", "err", err, "unlogged_since_last", dv.badSince)
-	dv.badLogged, dv.badLogOnce, dv.badSince = now, true, 0
+	dv.badLogged, dv.badSince = now, 0
 }
 
 // checkStale marks the device stale when its last message is too old.
