@@ -235,6 +235,13 @@ func TestConfig_Bad(t *testing.T) {
 		{"bad_mqtt_device_stale.yaml", 6, "mqtt.devices[0].stale_after", "must be 0 (never stale) or at least 100ms, got 10ms"},
 		{"bad_mqtt_device_availability.yaml", 9, "mqtt.devices[0].availability.offline", `must differ from online ("1")`},
 		{"bad_mqtt_device_no_attributes.yaml", 5, "mqtt.devices[0].attributes", "is required: at least one {name, topic}"},
+		{"bad_mqtt_device_no_id.yaml", 5, "mqtt.devices[0].id", "is required: sensor.<name> or contact.<name>"},
+		{"bad_mqtt_device_attr_duplicate.yaml", 8, "mqtt.devices[0].attributes[1].name", `duplicate attribute "temperature": attributes[0] has it already`},
+		{"bad_mqtt_device_no_topic.yaml", 7, "mqtt.devices[0].attributes[0].topic", "is required: the topic the device publishes this value on"},
+		{"bad_mqtt_device_topic_wildcard.yaml", 8, "mqtt.devices[0].attributes[0].topic", `"+/garage/temperature" starts with a wildcard`},
+		{"bad_mqtt_device_invert.yaml", 9, "mqtt.devices[0].attributes[0].invert", "only a bool can be inverted, and this is a number"},
+		{"bad_mqtt_device_sensor_bool.yaml", 10, "mqtt.devices[0].attributes[0].type", "make a true/false device a contact"},
+		{"bad_mqtt_device_availability_no_topic.yaml", 6, "mqtt.devices[0].availability.topic", "is required with the other availability settings"},
 	}
 	covered := map[string]bool{"bad_three_errors.yaml": true} // TestConfig_AllErrors
 	for _, tt := range tests {
