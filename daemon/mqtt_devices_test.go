@@ -165,8 +165,23 @@ func TestMQTTDevices_ESPHome(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := ha.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "hearth/sensor/garage/state", QoS: 1}}}); err != nil {
+	if _, err := ha.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "hearth/sensor/garage/state", QoS: 1}, {Topic: "homeassistant/#", QoS: 1}}}); err != nil {
 		t.Fatal(err)
+	}
+	// Home Assistant discovery announces the foreign entities like the others.
+	want := map[string]string{
+		"homeassistant/sensor/hearth/sensor_garage_temperature/config": `"unit_of_measurement":"°C"`,
+		"homeassistant/binary_sensor/hearth/contact_back_door/config":  `"device_class":"door"`,
+	}
+	for deadline := time.After(10 * time.Second); len(want) > 0; {
+		select {
+		case m := <-msgs:
+			if w, ok := want[m.Topic]; ok && strings.Contains(string(m.Payload), w) {
+				delete(want, m.Topic)
+			}
+		case <-deadline:
+			t.Fatalf("no discovery config (with its detail) on %v", want)
+		}
 	}
 	events := r.d.hub.Bus().Subscribe("test", 4096, func(ev *hub.Event) bool { return ev.Entity == "sensor.garage" })
 	defer events.Close()
