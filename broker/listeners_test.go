@@ -16,17 +16,19 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/hearth-hub/hearth/internal/testpki"
 )
 
 func TestLoadTLS(t *testing.T) {
-	ca := newTestCA(t, "load ca")
-	cert, key := ca.issueNow(t, "srv", true)
-	_, otherKey := ca.issueNow(t, "other", true)
-	garbage := filepath.Join(ca.dir, "garbage.txt")
+	ca := testpki.NewCA(t, "load ca")
+	cert, key := ca.IssueNow(t, "srv", true)
+	_, otherKey := ca.IssueNow(t, "other", true)
+	garbage := filepath.Join(ca.Dir, "garbage.txt")
 	if err := os.WriteFile(garbage, []byte("not a certificate\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	missing := filepath.Join(ca.dir, "missing.pem")
+	missing := filepath.Join(ca.Dir, "missing.pem")
 
 	t.Run("ok", func(t *testing.T) {
 		cfg, err := LoadTLS(cert, key, "")
@@ -44,7 +46,7 @@ func TestLoadTLS(t *testing.T) {
 		}
 	})
 	t.Run("client CA", func(t *testing.T) {
-		cfg, err := LoadTLS(cert, key, ca.file)
+		cfg, err := LoadTLS(cert, key, ca.File)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +72,7 @@ func TestLoadTLS(t *testing.T) {
 		{"client CA missing", cert, key, missing, "client_ca", missing, "file does not exist"},
 		{"client CA not PEM", cert, key, garbage, "client_ca", garbage, "not PEM"},
 		{"client CA is a key", cert, key, key, "client_ca", key, `PEM block is "PRIVATE KEY"`},
-		{"cert is a directory", ca.dir, key, "", "cert", ca.dir, "is a directory"},
+		{"cert is a directory", ca.Dir, key, "", "cert", ca.Dir, "is a directory"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,7 +92,7 @@ func TestLoadTLS(t *testing.T) {
 }
 
 func TestCertDates(t *testing.T) {
-	ca := newTestCA(t, "dates ca")
+	ca := testpki.NewCA(t, "dates ca")
 	now := time.Now()
 	tests := []struct {
 		name     string
@@ -103,7 +105,7 @@ func TestCertDates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cert, key := ca.issue(t, tt.name, true, tt.from, tt.to)
+			cert, key := ca.Issue(t, tt.name, true, tt.from, tt.to)
 			cfg, err := LoadTLS(cert, key, "")
 			if err != nil {
 				t.Fatalf("LoadTLS: %v (dates are not its business)", err)
@@ -120,31 +122,31 @@ func TestCertDates(t *testing.T) {
 }
 
 func TestTLS_Paho(t *testing.T) {
-	ca := newTestCA(t, "paho ca")
+	ca := testpki.NewCA(t, "paho ca")
 	b := tlsBroker(t, ca, nil)
-	sub, err := dialTLS(t, b.TLSAddr(), ca.clientTLS(t, "", ""), "admin", "pw-admin")
+	sub, err := dialTLS(t, b.TLSAddr(), clientTLS(t, ca, "", ""), "admin", "pw-admin")
 	if err != nil {
 		t.Fatalf("connect over TLS: %v", err)
 	}
 	if err := sub.sub(t, "devices/#"); err != nil {
 		t.Fatal(err)
 	}
-	pub, err := dialTLS(t, b.TLSAddr(), ca.clientTLS(t, "", ""), "esp1", "pw-esp1")
+	pub, err := dialTLS(t, b.TLSAddr(), clientTLS(t, ca, "", ""), "esp1", "pw-esp1")
 	if err != nil {
 		t.Fatalf("connect over TLS: %v", err)
 	}
 	roundTrip(t, sub, pub, "esp1", "over-tls")
 
 	t.Run("untrusted CA", func(t *testing.T) {
-		other := newTestCA(t, "stranger ca")
-		_, err := dialTLS(t, b.TLSAddr(), other.clientTLS(t, "", ""), "esp2", "pw-esp2")
+		other := testpki.NewCA(t, "stranger ca")
+		_, err := dialTLS(t, b.TLSAddr(), clientTLS(t, other, "", ""), "esp2", "pw-esp2")
 		var unknown x509.UnknownAuthorityError
 		if !errors.As(err, &unknown) {
 			t.Fatalf("dial trusting another CA: %v, want x509.UnknownAuthorityError", err)
 		}
 	})
 	t.Run("no password", func(t *testing.T) {
-		if _, err := dialTLS(t, b.TLSAddr(), ca.clientTLS(t, "", ""), "", ""); err == nil {
+		if _, err := dialTLS(t, b.TLSAddr(), clientTLS(t, ca, "", ""), "", ""); err == nil {
 			t.Fatal("anonymous client accepted over TLS")
 		}
 	})
@@ -186,34 +188,34 @@ func tlsRefusal(t *testing.T, addr string, cfg *tls.Config) error {
 }
 
 func TestTLS_ClientCert(t *testing.T) {
-	ca := newTestCA(t, "server ca")
-	devices := newTestCA(t, "device ca")
+	ca := testpki.NewCA(t, "server ca")
+	devices := testpki.NewCA(t, "device ca")
 	b := tlsBroker(t, ca, devices)
-	goodCert, goodKey := devices.issueNow(t, "esp1", false)
+	goodCert, goodKey := devices.IssueNow(t, "esp1", false)
 
 	t.Run("no client cert", func(t *testing.T) {
-		err := tlsRefusal(t, b.TLSAddr(), ca.clientTLS(t, "", ""))
+		err := tlsRefusal(t, b.TLSAddr(), clientTLS(t, ca, "", ""))
 		if !strings.Contains(err.Error(), "tls: certificate required") && !strings.Contains(err.Error(), "tls: bad certificate") {
 			t.Fatalf("refused with %v, want a TLS alert about the missing certificate", err)
 		}
 	})
 	t.Run("cert from another CA", func(t *testing.T) {
-		stranger := newTestCA(t, "stranger ca")
-		cert, key := stranger.issueNow(t, "esp1", false)
-		err := tlsRefusal(t, b.TLSAddr(), ca.clientTLS(t, cert, key))
+		stranger := testpki.NewCA(t, "stranger ca")
+		cert, key := stranger.IssueNow(t, "esp1", false)
+		err := tlsRefusal(t, b.TLSAddr(), clientTLS(t, ca, cert, key))
 		if !strings.Contains(err.Error(), "tls: unknown certificate authority") && !strings.Contains(err.Error(), "tls: bad certificate") {
 			t.Fatalf("refused with %v, want a TLS alert about the certificate", err)
 		}
 	})
 	t.Run("good cert and password", func(t *testing.T) {
-		sub, err := dialTLS(t, b.TLSAddr(), ca.clientTLS(t, goodCert, goodKey), "admin", "pw-admin")
+		sub, err := dialTLS(t, b.TLSAddr(), clientTLS(t, ca, goodCert, goodKey), "admin", "pw-admin")
 		if err != nil {
 			t.Fatalf("connect with a client cert: %v", err)
 		}
 		if err := sub.sub(t, "devices/#"); err != nil {
 			t.Fatal(err)
 		}
-		pub, err := dialTLS(t, b.TLSAddr(), ca.clientTLS(t, goodCert, goodKey), "esp1", "pw-esp1")
+		pub, err := dialTLS(t, b.TLSAddr(), clientTLS(t, ca, goodCert, goodKey), "esp1", "pw-esp1")
 		if err != nil {
 			t.Fatalf("connect with a client cert: %v", err)
 		}
@@ -221,7 +223,7 @@ func TestTLS_ClientCert(t *testing.T) {
 	})
 	t.Run("good cert and wrong password", func(t *testing.T) {
 		before := b.AuthFailures()
-		if _, err := dialTLS(t, b.TLSAddr(), ca.clientTLS(t, goodCert, goodKey), "esp1", "wrong"); err == nil {
+		if _, err := dialTLS(t, b.TLSAddr(), clientTLS(t, ca, goodCert, goodKey), "esp1", "wrong"); err == nil {
 			t.Fatal("wrong password accepted with a good client cert")
 		}
 		if got, want := b.AuthFailures(), before+1; got != want {
@@ -251,8 +253,8 @@ func mosquitto(t *testing.T, name string, args ...string) (int, string, string) 
 }
 
 func TestTLS_Mosquitto(t *testing.T) {
-	ca := newTestCA(t, "mosquitto ca")
-	devices := newTestCA(t, "device ca")
+	ca := testpki.NewCA(t, "mosquitto ca")
+	devices := testpki.NewCA(t, "device ca")
 	for _, withCert := range []bool{false, true} {
 		name := "server cert"
 		if withCert {
@@ -260,10 +262,10 @@ func TestTLS_Mosquitto(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			var b *Broker
-			conn := []string{"-h", "127.0.0.1", "--cafile", ca.file}
+			conn := []string{"-h", "127.0.0.1", "--cafile", ca.File}
 			if withCert {
 				b = tlsBroker(t, ca, devices)
-				cert, key := devices.issueNow(t, "mosquitto-client", false)
+				cert, key := devices.IssueNow(t, "mosquitto-client", false)
 				conn = append(conn, "--cert", cert, "--key", key)
 			} else {
 				b = tlsBroker(t, ca, nil)
@@ -289,7 +291,7 @@ func TestTLS_Mosquitto(t *testing.T) {
 				t.Fatalf("mosquitto_sub without credentials: exit %d, stdout %q, stderr %q; want a refusal that says not authorised", code, stdout, stderr)
 			}
 			if withCert {
-				code, stdout, stderr = mosquitto(t, "mosquitto_sub", "-h", "127.0.0.1", "-p", port, "--cafile", ca.file,
+				code, stdout, stderr = mosquitto(t, "mosquitto_sub", "-h", "127.0.0.1", "-p", port, "--cafile", ca.File,
 					"-u", "admin", "-P", "pw-admin", "-t", "devices/#", "-C", "1", "-W", "10")
 				// The refusal is a TLS alert after the handshake, which
 				// mosquitto reports as a lost connection.
@@ -347,8 +349,8 @@ func TestWebsocket(t *testing.T) {
 }
 
 func TestNew_Listeners(t *testing.T) {
-	ca := newTestCA(t, "new ca")
-	cert, key := ca.issueNow(t, "srv", true)
+	ca := testpki.NewCA(t, "new ca")
+	cert, key := ca.IssueNow(t, "srv", true)
 	cfg, err := LoadTLS(cert, key, "")
 	if err != nil {
 		t.Fatal(err)
@@ -370,7 +372,7 @@ func TestNew_Listeners(t *testing.T) {
 		if got := b.WebsocketAddr(); got != "" {
 			t.Errorf("WebsocketAddr()=%q without one, want \"\"", got)
 		}
-		if _, err := dialTLS(t, b.TLSAddr(), ca.clientTLS(t, "", ""), "esp1", "pw-esp1"); err != nil {
+		if _, err := dialTLS(t, b.TLSAddr(), clientTLS(t, ca, "", ""), "esp1", "pw-esp1"); err != nil {
 			t.Fatalf("connect over TLS: %v", err)
 		}
 	})

@@ -1,9 +1,6 @@
 package daemon
 
-import (
-	"math"
-	"net"
-)
+import "math"
 
 // MQTTConfig configures the embedded MQTT broker. Defaults are in brackets.
 type MQTTConfig struct {
@@ -28,7 +25,9 @@ type MQTTConfig struct {
 	Devices []MQTTDeviceConfig `yaml:"devices"`
 }
 
-// MQTTTLSConfig is the broker's TLS listener; it runs when Listen is set.
+// MQTTTLSConfig is the broker's TLS listener; it runs when its Listen is
+// set, beside mqtt.listen's. Password login is still required; a client
+// certificate (ClientCA) is in addition.
 type MQTTTLSConfig struct {
 	Listen   string `yaml:"listen"`    // [""] host:port, usually :8883
 	Cert     string `yaml:"cert"`      // PEM certificate chain file; required with listen
@@ -37,17 +36,20 @@ type MQTTTLSConfig struct {
 }
 
 // MQTTWebsocketConfig is the broker's websocket listener (MQTT over
-// ws://host:port/), for browser dashboards; it runs when Listen is set.
+// ws://host:port/), for browser dashboards; it runs when its Listen is
+// set, beside mqtt.listen's.
 type MQTTWebsocketConfig struct {
 	Listen string `yaml:"listen"` // [""] host:port
 }
 
 func (c *Config) validateMQTT(p *problems) {
 	m := &c.MQTT
-	if l := m.Listen; l != "" {
-		if _, port, err := net.SplitHostPort(l); err != nil || port == "" {
-			p.add("mqtt.listen", "want host:port, like 127.0.0.1:1883, got %q", l)
-		}
+	if m.Listen != "" {
+		p.hostPort("mqtt.listen", m.Listen, "127.0.0.1:1883")
+	}
+	m.validateListeners(p)
+	if n := m.MaxPacketSize; n < minMaxPacketSize || n > maxMaxPacketSize {
+		p.add("mqtt.max_packet_size", "must be between %d and %d bytes (MQTT's limit), got %d", minMaxPacketSize, maxMaxPacketSize, n)
 	}
 	if r := m.ClientRate; !(r >= 0) || math.IsInf(r, 1) {
 		p.add("mqtt.client_rate", "want messages a second, 0 (no limit) or more, got %v", r)
@@ -55,4 +57,38 @@ func (c *Config) validateMQTT(p *problems) {
 		p.add("mqtt.client_burst", "must be at least 1 when mqtt.client_rate is set, got %d", m.ClientBurst)
 	}
 	c.validateMQTTDevices(p)
+}
+
+// The range of mqtt.max_packet_size: below 1 KiB a client could hardly
+// send a state; 268435455 is the most MQTT's length field can say.
+const (
+	minMaxPacketSize = 1024
+	maxMaxPacketSize = 268435455
+)
+
+// validateListeners checks the TLS and websocket listeners. They are
+// added to the broker that mqtt.listen starts, so without it they would
+// silently not run.
+func (m *MQTTConfig) validateListeners(p *problems) {
+	t := &m.TLS
+	if t.Listen != "" {
+		p.hostPort("mqtt.tls.listen", t.Listen, "0.0.0.0:8883")
+		if m.Listen == "" {
+			p.add("mqtt.tls.listen", "needs mqtt.listen: the broker runs only when mqtt.listen is set (127.0.0.1:1883 keeps plain MQTT on this machine)")
+		}
+		if t.Cert == "" {
+			p.add("mqtt.tls.cert", "is required when mqtt.tls.listen is set: the PEM certificate chain file")
+		}
+		if t.Key == "" {
+			p.add("mqtt.tls.key", "is required when mqtt.tls.listen is set: the PEM private key file")
+		}
+	} else if t.ClientCA != "" {
+		p.add("mqtt.tls.client_ca", "needs mqtt.tls.listen: client certificates are checked only on the TLS listener")
+	}
+	if w := m.Websocket.Listen; w != "" {
+		p.hostPort("mqtt.websocket.listen", w, "127.0.0.1:8083")
+		if m.Listen == "" {
+			p.add("mqtt.websocket.listen", "needs mqtt.listen: the broker runs only when mqtt.listen is set")
+		}
+	}
 }

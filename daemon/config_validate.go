@@ -75,13 +75,18 @@ func (c *Config) validateAPI(p *problems) {
 	if a.TokenFile == "" {
 		p.add("api.token_file", "is required when api.tcp is set: the file holding the bearer token")
 	}
-	_, port, err := net.SplitHostPort(a.TCP)
-	if err != nil {
-		p.add("api.tcp", "want host:port, like 127.0.0.1:8080, got %q", a.TCP)
+	p.hostPort("api.tcp", a.TCP, "127.0.0.1:8080")
+}
+
+// hostPort checks a listen address, like example.
+func (p *problems) hostPort(field, addr, example string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		p.add(field, "want host:port, like %s, got %q", example, addr)
 		return
 	}
 	if n, err := strconv.ParseUint(port, 10, 16); err != nil || port != strconv.FormatUint(n, 10) {
-		p.add("api.tcp", "port must be a number from 1 to 65535 (or 0 for any free port), got %q", port)
+		p.add(field, "port must be a number from 1 to 65535 (or 0 for any free port), got %q", port)
 	}
 }
 

@@ -43,8 +43,12 @@ func (d *Daemon) startBroker(cfg MQTTConfig) error {
 	if cfg.Listen == "" {
 		return nil
 	}
-	b, err := broker.New(broker.Options{Addr: cfg.Listen, Users: storeUsers{d}, Hub: d.hub, Logger: d.log, // the broker names its own component
-		ClientRate: cfg.ClientRate, ClientBurst: cfg.ClientBurst})
+	opts := broker.Options{Addr: cfg.Listen, Users: storeUsers{d}, Hub: d.hub, Logger: d.log, // the broker names its own component
+		ClientRate: cfg.ClientRate, ClientBurst: cfg.ClientBurst}
+	if err := d.brokerListeners(cfg, &opts); err != nil {
+		return err
+	}
+	b, err := broker.New(opts)
 	if err != nil {
 		return fmt.Errorf("mqtt: %w", err)
 	}

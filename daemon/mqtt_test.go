@@ -19,6 +19,14 @@ func mqttConnect(t *testing.T, addr, user, pw string) (*paho.Client, chan *paho.
 	if err != nil {
 		t.Fatal(err)
 	}
+	c, msgs, _, err := mqttConnectOver(t, conn, user, pw)
+	return c, msgs, err
+}
+
+// mqttConnectOver is mqttConnect over conn (TCP or TLS); it also returns
+// the CONNACK.
+func mqttConnectOver(t *testing.T, conn net.Conn, user, pw string) (*paho.Client, chan *paho.Publish, *paho.Connack, error) {
+	t.Helper()
 	msgs := make(chan *paho.Publish, 256)
 	c := paho.NewClient(paho.ClientConfig{Conn: conn, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 		func(pr paho.PublishReceived) (bool, error) { msgs <- pr.Packet; return true, nil },
@@ -29,12 +37,13 @@ func mqttConnect(t *testing.T, addr, user, pw string) (*paho.Client, chan *paho.
 	if user != "" {
 		cp.Username, cp.UsernameFlag, cp.Password, cp.PasswordFlag = user, true, []byte(pw), true
 	}
-	if _, err := c.Connect(ctx, cp); err != nil {
+	ack, err := c.Connect(ctx, cp)
+	if err != nil {
 		conn.Close()
-		return nil, nil, err
+		return nil, nil, ack, err
 	}
 	t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}); conn.Close() })
-	return c, msgs, nil
+	return c, msgs, ack, nil
 }
 
 func TestMQTT_UsersAndState(t *testing.T) {
