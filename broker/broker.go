@@ -13,6 +13,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/hearth-hub/hearth/hub"
+	"github.com/hearth-hub/hearth/store"
 )
 
 // DefaultAddr is where a fresh install listens: loopback only.
@@ -24,6 +25,9 @@ type Options struct {
 	Users  Users        // required
 	Hub    *hub.Hub     // nil: no hub bridge
 	Logger *slog.Logger // slog.Default() if nil
+	// Store keeps retained messages, persistent sessions and their
+	// messages in flight across restarts (see PersistHook); nil: memory only.
+	Store *store.DB
 
 	// NoTCP leaves out the plain TCP listener (Addr is ignored), for a
 	// broker reached only over TLS or websockets.
@@ -62,6 +66,7 @@ type Broker struct {
 	bridge    *BridgeHook
 	discovery *DiscoveryHook
 	flow      *FlowHook
+	persist   *PersistHook  // nil without a Store
 	inline    inlineSubs    // the daemon's own subscriptions (Subscribe)
 	throttle  *ThrottleHook // nil without a client rate
 	log       *slog.Logger
@@ -120,6 +125,14 @@ func New(opts Options) (*Broker, error) {
 		}
 		b.discovery = new(DiscoveryHook)
 		if err := b.srv.AddHook(b.discovery, &DiscoveryOptions{Hub: opts.Hub, Server: b.srv, Log: log}); err != nil {
+			return nil, fmt.Errorf("broker: %w", err)
+		}
+	}
+	// After the bridge, so the retained states it publishes at start
+	// replace restored ones; before flow control, which may wait.
+	if opts.Store != nil {
+		b.persist = new(PersistHook)
+		if err := b.srv.AddHook(b.persist, &PersistOptions{Store: opts.Store, Users: opts.Users, Sessions: sess}); err != nil {
 			return nil, fmt.Errorf("broker: %w", err)
 		}
 	}
@@ -225,6 +238,15 @@ func (b *Broker) ThrottleStats() ThrottleStats {
 		return ThrottleStats{}
 	}
 	return b.throttle.Stats()
+}
+
+// PersistStats counts the persistence hook's writes and failures; zero
+// without a Store.
+func (b *Broker) PersistStats() PersistStats {
+	if b.persist == nil {
+		return PersistStats{}
+	}
+	return b.persist.Stats()
 }
 
 // Server is the underlying mochi server, for further hooks and listeners.

@@ -208,6 +208,8 @@ func (d *Daemon) Config() *Config {
 // committed everything.
 func (d *Daemon) Close() error {
 	var errs []error
+	// The broker before the store: its persistence hook flushes into the
+	// store as it stops.
 	if d.broker != nil {
 		errs = append(errs, d.broker.Close())
 	}

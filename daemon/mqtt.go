@@ -44,7 +44,7 @@ func (d *Daemon) startBroker(cfg MQTTConfig) error {
 		return nil
 	}
 	opts := broker.Options{Addr: cfg.Listen, Users: storeUsers{d}, Hub: d.hub, Logger: d.log, // the broker names its own component
-		ClientRate: cfg.ClientRate, ClientBurst: cfg.ClientBurst}
+		ClientRate: cfg.ClientRate, ClientBurst: cfg.ClientBurst, Store: d.db}
 	if err := d.brokerListeners(cfg, &opts); err != nil {
 		return err
 	}
