@@ -10,7 +10,7 @@ LDFLAGS     := -X github.com/hearth-hub/hearth/daemon.Version=$(VERSION)
 # when run as root and otherwise says which are missing.
 DEBIAN_PACKAGES := gcc libc6-dev mosquitto-clients
 
-.PHONY: all build run check deps vet staticcheck test fuzz bench clean
+.PHONY: all build run check deps vet staticcheck test fuzz bench bench-broker clean
 
 all: build
 
@@ -49,6 +49,14 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Hearth's broker (bin/hearthd) against Debian's mosquitto, alternating;
+# not part of check. BENCH_BROKER_FLAGS passes flags (e.g. -runs 5) to
+# cmd/mqttbench. See docs/PERFORMANCE.md.
+BENCH_BROKER_FLAGS ?=
+bench-broker: build
+	@sh scripts/bench-mosquitto.sh
+	$(GO) run ./cmd/mqttbench -hearthd bin/hearthd $(BENCH_BROKER_FLAGS)
 
 clean:
 	rm -rf bin var
