@@ -447,3 +447,35 @@ func TestPersist_Mosquitto(t *testing.T) {
 		t.Fatalf("persistent mosquitto_sub after restart printed %q, want %q (the queued message)", got, want)
 	}
 }
+
+// A stored row that cannot be decoded, or whose session is gone, does not
+// stop the broker: it is skipped and deleted.
+func TestPersist_BadRowsDropped(t *testing.T) {
+	r := newPersistRig(t, nil)
+	dev := dialSession(t, r.b.Addr(), "esp1", "esp1", "pw-esp1", false)
+	dev.retainedPub(t, "devices/esp1/temp", "21.5")
+	r.stop()
+	if err := r.db.ApplyMQTT(context.Background(), []store.MQTTOp{
+		{Kind: store.MQTTRetained, Name: "devices/esp1/bad", Value: []byte("not json")},
+		{Kind: store.MQTTRetained, Name: "devices/esp1/other", Value: []byte(`{"topic_name":"devices/esp1/elsewhere","payload":"MQ=="}`)},
+		{Kind: store.MQTTClient, Client: "broken", Value: []byte("{")},
+		{Kind: store.MQTTSub, Client: "ghost", Name: "devices/#", Value: []byte(`{"client":"ghost","filter":"devices/#","qos":1}`)},
+		{Kind: store.MQTTInflight, Client: "ghost", Name: "3", Value: []byte(`{"client":"ghost"}`)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r.restart()
+	if _, ok := r.b.Server().Topics.Retained.Get("devices/esp1/temp"); !ok {
+		t.Fatal("the good retained message was not restored beside the bad rows")
+	}
+	for _, id := range []string{"broken", "ghost"} {
+		if _, ok := r.b.Server().Clients.Get(id); ok {
+			t.Fatalf("session %s restored from a bad or orphaned row", id)
+		}
+	}
+	r.stop()
+	r.wantRows(store.MQTTRetained, "|devices/esp1/temp")
+	r.wantRows(store.MQTTClient)
+	r.wantRows(store.MQTTSub)
+	r.wantRows(store.MQTTInflight)
+}
