@@ -60,7 +60,7 @@ func run() error {
 	}
 	fmt.Printf("\nmqttbench: %d publishers × %d msgs at QoS 0, × %d at QoS 1 (≤ %d unacknowledged), %d B payloads;\n",
 		o.Publishers, o.QoS0N, o.QoS1N, o.Window, mqttbench.PayloadSize)
-	fmt.Printf("round trip %d after %d warm-up; %d idle clients; %d runs per broker, alternating, in %s\n\n",
+	fmt.Printf("round trip %d after %d warm-up; %d idle clients; runs per broker: %d, alternating; took %s\n\n",
 		o.RTTN, o.RTTWarm, o.IdleClients, o.Reps, time.Since(start).Round(time.Second))
 	return res.WriteTable(os.Stdout)
 }

@@ -218,7 +218,7 @@ func (r *Results) Rows() []Row {
 // docs/PERFORMANCE.md.
 func (r *Results) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "| metric (median of %d runs) | Hearth | mosquitto | ratio | target | |\n|---|---:|---:|---:|---|---|\n", len(r.Hearth))
+	fmt.Fprintf(&b, "| metric (median, runs: %d) | Hearth | mosquitto | ratio | target | |\n|---|---:|---:|---:|---|---|\n", len(r.Hearth))
 	for _, row := range r.Rows() {
 		verdict := ""
 		if row.HasTarget {
