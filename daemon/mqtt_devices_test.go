@@ -6,7 +6,6 @@ import (
 	"maps"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,26 +51,13 @@ func deviceConfig(tb testing.TB) *Config {
 // mosquittoPub publishes with Debian's mosquitto_pub (MQTT 3.1.1, QoS 1).
 func mosquittoPub(t *testing.T, addr, user, pw, topic, payload string, retain bool) {
 	t.Helper()
-	host, port, _ := net.SplitHostPort(addr)
-	args := []string{"-h", host, "-p", port, "-u", user, "-P", pw, "-q", "1", "-t", topic, "-m", payload}
+	args := []string{"-u", user, "-P", pw, "-q", "1", "-t", topic, "-m", payload}
 	if retain {
 		args = append(args, "-r")
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, "mosquitto_pub", args...).CombinedOutput(); err != nil {
-		t.Fatalf("mosquitto_pub -t %s: %v (make deps installs mosquitto-clients)\n%s", topic, err, out)
+	if out, code := mosquitto(t, addr, "mosquitto_pub", args...); code != 0 {
+		t.Fatalf("mosquitto_pub -t %s: exit status %d\n%s", topic, code, out)
 	}
-}
-
-// addUser adds a broker user through the API and returns its password.
-func addUser(t *testing.T, r *running, name, role string) string {
-	t.Helper()
-	u, err := r.client.AddMQTTUser(t.Context(), name, role)
-	if err != nil {
-		t.Fatalf("add mqtt user %s: %v", name, err)
-	}
-	return u.Password
 }
 
 // pahoPub publishes at QoS 1 and waits for the acknowledgement.
@@ -157,8 +143,8 @@ func TestMQTTDevices_ESPHome(t *testing.T) {
 	if e := entity(t, r, "sensor.garage"); e.Available || !strings.Contains(e.Error, "no message yet on devices/garage/sensor/temperature/state") {
 		t.Fatalf("before any message: available %v, error %q; want unavailable, no message yet", e.Available, e.Error)
 	}
-	pw := addUser(t, r, "garage", "device")
-	haPW := addUser(t, r, "ha", "integration")
+	pw := mqttUser(t, r, "garage", "device")
+	haPW := mqttUser(t, r, "ha", "integration")
 	ha, msgs, err := mqttConnect(t, addr, "ha", haPW)
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +228,7 @@ func TestMQTTDevices_ESPHome(t *testing.T) {
 func TestMQTTDevices_Zigbee2MQTTAndTasmota(t *testing.T) {
 	r := MustStart(t, deviceConfig(t))
 	addr := r.d.broker.Addr()
-	pw := addUser(t, r, "bridge", "admin") // zigbee2mqtt and tasmota publish outside devices/<user>/
+	pw := mqttUser(t, r, "bridge", "admin") // zigbee2mqtt and tasmota publish outside devices/<user>/
 	z, _, err := mqttConnect(t, addr, "bridge", pw)
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +264,7 @@ func TestMQTTDevices_Zigbee2MQTTAndTasmota(t *testing.T) {
 func TestMQTTDevices_Availability(t *testing.T) {
 	r := MustStart(t, deviceConfig(t))
 	addr := r.d.broker.Addr()
-	pw := addUser(t, r, "garage", "device")
+	pw := mqttUser(t, r, "garage", "device")
 
 	// ESPHome's birth and will: online at connect, offline when it drops.
 	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
@@ -320,7 +306,7 @@ func TestMQTTDevices_Availability(t *testing.T) {
 		t.Fatal("garage's publish to devices/shed/ was acknowledged")
 	}
 	waitUnavailable(t, r, "sensor.shed", "no message yet on devices/shed/humidity")
-	spw := addUser(t, r, "shed", "device")
+	spw := mqttUser(t, r, "shed", "device")
 	mosquittoPub(t, addr, "shed", spw, "devices/shed/humidity", "55.5", false)
 	waitUnavailable(t, r, "sensor.shed", "no message for 300ms")
 	if v, _ := entity(t, r, "sensor.shed").Attrs["humidity"].Float(); v != 55.5 {
@@ -374,7 +360,7 @@ func TestMQTTDevices_Garbage(t *testing.T) {
 	})
 	r := &running{d: d, client: api.NewUnix(cfg.API.Socket)}
 	addr := d.broker.Addr()
-	pw := addUser(t, r, "bridge", "admin")
+	pw := mqttUser(t, r, "bridge", "admin")
 	c, _, err := mqttConnect(t, addr, "bridge", pw)
 	if err != nil {
 		t.Fatal(err)
@@ -495,7 +481,7 @@ func TestMQTTDevices_ReadmeExample(t *testing.T) {
 	cfg.MQTT.Listen = "127.0.0.1:0"
 	r := MustStart(t, cfg)
 	addr := r.d.broker.Addr()
-	pw := addUser(t, r, "garage", "device") // hearth mqtt user add garage
+	pw := mqttUser(t, r, "garage", "device") // hearth mqtt user add garage
 	// What ESPHome with topic_prefix devices/garage publishes: its birth
 	// message and a sensor named "Temperature".
 	mosquittoPub(t, addr, "garage", pw, "devices/garage/status", "online", true)
