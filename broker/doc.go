@@ -11,4 +11,8 @@
 //     hearth/<kind>/<name>/state, commands on hearth/<kind>/<name>/set go
 //     through the hub's command path as principal mqtt:<user>, and
 //     hearth/status carries the hub's online/offline status.
+//   - Listeners: plain TCP, TLS (optionally with client certificates) and
+//     websockets, all behind the same password login; a packet size limit,
+//     a deadline for the CONNECT, and a guard hook for packets mochi would
+//     otherwise accept from the wrong protocol version.
 package broker

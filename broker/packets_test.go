@@ -229,6 +229,7 @@ func TestMalformed(t *testing.T) {
 		open  bool   // the client keeps its side open
 	}{
 		{"length of five bytes", true, []byte{0x30, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0}, true},
+		{"length of five continuation bytes", true, []byte{0x30, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0}, true},
 		{"protocol name MQTX", false, connect("MQTX", 4), true},
 		{"protocol version 9", false, connect("MQTT", 9), true},
 		{"invalid UTF-8 topic", true, rawPublish(4, "devices/\xff\xfe", []byte("x")), true},
