@@ -141,6 +141,11 @@ func New(opts Options) (*Broker, error) {
 	if err := b.srv.AddHook(b.flow, &FlowOptions{Server: b.srv, Log: log}); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	// Flow control paces MQTT 5 subscribers to their Receive Maximum, in
+	// place of mochi's send quota (see SendQuotaHook).
+	if err := b.srv.AddHook(new(SendQuotaHook), nil); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
 	if err := b.listen(opts); err != nil {
 		_ = b.srv.Close() // releases the listeners already bound
 		return nil, err
