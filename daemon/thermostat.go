@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hearth-hub/hearth/control/thermostat"
@@ -107,6 +108,7 @@ type thermo struct {
 	sensors map[hub.ID]bool
 	start   time.Time
 	sub     *hub.Subscription
+	steps   atomic.Uint64 // control steps taken by run: a loop that keeps its period counts up
 
 	mu       sync.Mutex
 	ctrl     *thermostat.Controller
@@ -352,6 +354,7 @@ func (t *thermo) run(ctx context.Context) {
 }
 
 func (t *thermo) step() {
+	t.steps.Add(1)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.stepLocked("control", "")
