@@ -298,44 +298,27 @@ func TestFlowFanInBurst(t *testing.T) {
 		qos        byte
 		n, m, rate int
 	}{
-		// QoS 1 loses at the in-flight limit (8192), QoS 0 once the
-		// write queue (8192) is full. Without the hook this loses 0-50 %
-		// at QoS 1 and about 50 % at QoS 0 here; not asserted, since how
-		// much depends on the machine.
+		// Without flow control mochi loses messages here: QoS 1 at the
+		// in-flight limit (8192), QoS 0 once the write queue (8192) is
+		// full; about half of them on this kind of machine
+		// (../shared/reference/broker-baseline.md). The broker New builds
+		// always has the hook, so that loss is not reproduced here.
 		{qos: 1, n: 8, m: 4000, rate: 12000},
 		{qos: 0, n: 8, m: 4000, rate: 12000},
 	} {
 		qos, n, m := c.qos, c.n, c.m
 		t.Run(fmt.Sprintf("qos%d", qos), func(t *testing.T) {
-			t.Run("without", func(t *testing.T) {
-				b := startBroker(t, Options{Users: testUsers(t)})
-				r := fanInBurst(t, b, qos, n, m, c.rate)
-				if r.lost == 0 {
-					t.Log("the loss did not reproduce this time")
-				}
-				t.Logf("without flow control: %d of %d delivered, %d lost (%.1f%%), %d duplicates, %v",
-					r.unique, n*m, r.lost, 100*float64(r.lost)/float64(n*m), r.dups, r.elapsed)
-				if r.dups != 0 {
-					t.Errorf("%d duplicates", r.dups)
-				}
-			})
-			t.Run("with", func(t *testing.T) {
-				b := startBroker(t, Options{Users: testUsers(t)})
-				fh := new(FlowHook)
-				if err := b.Server().AddHook(fh, &FlowOptions{Server: b.Server()}); err != nil {
-					t.Fatal(err)
-				}
-				r := fanInBurst(t, b, qos, n, m, c.rate)
-				st := fh.Stats()
-				t.Logf("with flow control: %d of %d delivered, %d lost, %d duplicates, %v; %+v",
-					r.unique, n*m, r.lost, r.dups, r.elapsed, st)
-				if r.lost != 0 || r.dups != 0 {
-					t.Errorf("lost %d, duplicated %d of %d", r.lost, r.dups, n*m)
-				}
-				if st.Dropped != 0 || st.TimedOut != 0 || st.InflightDropped != 0 {
-					t.Errorf("flow stats %+v, want no drops or timeouts", st)
-				}
-			})
+			b := startBroker(t, Options{Users: testUsers(t)})
+			r := fanInBurst(t, b, qos, n, m, c.rate)
+			st := b.FlowStats()
+			t.Logf("with flow control: %d of %d delivered, %d lost, %d duplicates, %v; %+v",
+				r.unique, n*m, r.lost, r.dups, r.elapsed, st)
+			if r.lost != 0 || r.dups != 0 {
+				t.Errorf("lost %d, duplicated %d of %d", r.lost, r.dups, n*m)
+			}
+			if st.Dropped != 0 || st.TimedOut != 0 || st.InflightDropped != 0 {
+				t.Errorf("flow stats %+v, want no drops or timeouts", st)
+			}
 		})
 	}
 }
