@@ -95,7 +95,16 @@ func New(opts Options) (*Broker, error) {
 	}
 	log = log.With("component", "mqtt")
 	b := &Broker{log: log, stop: make(chan struct{}), done: make(chan struct{})}
-	b.srv = mqtt.New(&mqtt.Options{Logger: log, InlineClient: true, SysTopicResendInterval: sysSeconds(opts.SysInterval)})
+	b.srv = mqtt.New(&mqtt.Options{
+		Logger: log, InlineClient: true, SysTopicResendInterval: sysSeconds(opts.SysInterval),
+		// A subscriber's backed-up messages go out in one write of up to
+		// 16 KiB instead of one per message (mochi: 2 KiB); the buffer
+		// exists only while there is a backlog. A client's read buffer
+		// is held for as long as it is connected: 1 KiB is a sensor's
+		// whole message, and larger packets are read through it.
+		ClientNetWriteBufferSize: 16 << 10,
+		ClientNetReadBufferSize:  1 << 10,
+	})
 	sess := new(Sessions)
 	b.users, b.sess = opts.Users, sess
 	if err := b.srv.AddHook(new(AuthHook), AuthOptions{
