@@ -154,21 +154,22 @@ func (b *Broker) listen(opts Options) error {
 	if wait <= 0 {
 		wait = DefaultConnectTimeout
 	}
+	cl := newConnLog(b.log)
 	if !opts.NoTCP {
 		b.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: opts.Addr})
-		if err := b.srv.AddListener(connectTimeout{b.tcp, wait}); err != nil {
+		if err := b.srv.AddListener(connectTimeout{b.tcp, wait, cl}); err != nil {
 			return fmt.Errorf("broker: listen %s: %w", opts.Addr, err)
 		}
 	}
 	if opts.TLSAddr != "" {
 		b.tls = listeners.NewTCP(listeners.Config{ID: "tls", Address: opts.TLSAddr, TLSConfig: serverTLS(opts.TLS)})
-		if err := b.srv.AddListener(connectTimeout{b.tls, wait}); err != nil {
+		if err := b.srv.AddListener(connectTimeout{b.tls, wait, cl}); err != nil {
 			return fmt.Errorf("broker: listen tls %s: %w", opts.TLSAddr, err)
 		}
 	}
 	if opts.WebsocketAddr != "" {
 		b.ws = newWSListener("ws", opts.WebsocketAddr)
-		if err := b.srv.AddListener(connectTimeout{b.ws, wait}); err != nil {
+		if err := b.srv.AddListener(connectTimeout{b.ws, wait, cl}); err != nil {
 			return fmt.Errorf("broker: listen websocket %s: %w", opts.WebsocketAddr, err)
 		}
 	}
@@ -179,15 +180,19 @@ func (b *Broker) listen(opts Options) error {
 // none until it has parsed a CONNECT (then the keepalive's), so a client
 // that connects and sends nothing, or half a CONNECT, would hold its
 // connection and goroutines forever.
+// It also reports how each connection ended (see connLog) and answers
+// mochi's listener nil, so mochi does not log it again.
 type connectTimeout struct {
 	listeners.Listener
 	wait time.Duration
+	log  *connLog
 }
 
 func (l connectTimeout) Serve(establish listeners.EstablishFn) {
 	l.Listener.Serve(func(id string, c net.Conn) error {
 		_ = c.SetReadDeadline(time.Now().Add(l.wait))
-		return establish(id, c)
+		l.log.ended(id, c.RemoteAddr(), establish(id, c))
+		return nil
 	})
 }
 
