@@ -1,6 +1,9 @@
 package broker
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestCovers(t *testing.T) {
 	for _, c := range []struct {
@@ -24,6 +27,67 @@ func TestCovers(t *testing.T) {
 		if got := covers(c.acl, c.f); got != c.want {
 			t.Errorf("covers(%q, %q) = %v, want %v", c.acl, c.f, got, c.want)
 		}
+	}
+}
+
+// coversBySplit is covers written the plain way, splitting both into
+// levels: the reference the allocation-free covers is checked against.
+func coversBySplit(acl, f string) bool {
+	a, t := strings.Split(acl, "/"), strings.Split(f, "/")
+	if (a[0] == "+" || a[0] == "#") && strings.HasPrefix(t[0], "$") {
+		return false
+	}
+	for i, level := range a {
+		if level == "#" {
+			return true
+		}
+		if i >= len(t) {
+			return false
+		}
+		switch {
+		case level == "+":
+			if t[i] == "#" {
+				return false
+			}
+		case t[i] == "+" || t[i] == "#" || level != t[i]:
+			return false
+		}
+	}
+	return len(t) == len(a)
+}
+
+// TestCovers_Exhaustive compares covers with coversBySplit on every pair
+// of filters of one to three levels over a small alphabet.
+func TestCovers_Exhaustive(t *testing.T) {
+	levels := []string{"a", "b", "+", "#", "$x", ""}
+	var all []string
+	var grow func(prefix string, depth int)
+	grow = func(prefix string, depth int) {
+		for _, l := range levels {
+			s := l
+			if depth > 0 {
+				s = prefix + "/" + l
+			}
+			all = append(all, s)
+			if depth < 2 {
+				grow(s, depth+1)
+			}
+		}
+	}
+	grow("", 0)
+	for _, acl := range all {
+		for _, f := range all {
+			if got, want := covers(acl, f), coversBySplit(acl, f); got != want {
+				t.Fatalf("covers(%q, %q) = %v, the split version says %v", acl, f, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkCovers(b *testing.B) {
+	for b.Loop() {
+		covers("devices/esp1/#", "devices/esp1/sensor/temperature/state")
+		covers("hearth/+/+/set", "devices/esp1/sensor/temperature/state")
 	}
 }
 

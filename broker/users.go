@@ -150,27 +150,35 @@ func stripShare(f string) string {
 }
 
 // covers reports whether every topic matched by f (a filter or a plain
-// topic) is matched by acl.
+// topic) is matched by acl. It runs on every publish and delivery, so it
+// walks both level by level instead of splitting them.
 func covers(acl, f string) bool {
-	a, t := strings.Split(acl, "/"), strings.Split(f, "/")
-	if (a[0] == "+" || a[0] == "#") && strings.HasPrefix(t[0], "$") {
-		return false // [MQTT-4.7.2-1]
+	if strings.HasPrefix(f, "$") {
+		if first, _, _ := strings.Cut(acl, "/"); first == "+" || first == "#" {
+			return false // [MQTT-4.7.2-1]
+		}
 	}
-	for i, level := range a {
+	fDone := false // f has no levels left
+	for {
+		level, aRest, aMore := strings.Cut(acl, "/")
 		if level == "#" {
 			return true
 		}
-		if i >= len(t) {
+		if fDone {
 			return false
 		}
+		fLevel, fRest, fMore := strings.Cut(f, "/")
 		switch {
 		case level == "+":
-			if t[i] == "#" {
+			if fLevel == "#" {
 				return false
 			}
-		case t[i] == "+" || t[i] == "#" || level != t[i]:
+		case fLevel == "+" || fLevel == "#" || level != fLevel:
 			return false
 		}
+		if !aMore {
+			return !fMore
+		}
+		acl, f, fDone = aRest, fRest, !fMore
 	}
-	return len(t) == len(a)
 }
