@@ -65,7 +65,8 @@ func (h *AuthHook) ID() string { return "hearth-auth" }
 
 // Provides implements mqtt.Hook.
 func (h *AuthHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnDisconnect || b == mqtt.OnClientExpired
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnSessionEstablished ||
+		b == mqtt.OnDisconnect || b == mqtt.OnClientExpired
 }
 
 // Init takes an AuthOptions.
@@ -154,6 +155,19 @@ func (h *AuthHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 		return false
 	}
 	return true
+}
+
+// OnSessionEstablished implements mqtt.Hook: a client that took over a
+// persistent session replaces the client it took it over from, whose
+// permissions (kept while it was away) would otherwise stay in Sessions
+// for good, one more entry on every reconnect.
+func (h *AuthHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	h.opts.Sessions.m.Range(func(k, _ any) bool {
+		if old := k.(*mqtt.Client); old != cl && old.ID == cl.ID {
+			h.opts.Sessions.m.Delete(old)
+		}
+		return true
+	})
 }
 
 // OnDisconnect implements mqtt.Hook. A persistent session keeps its

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"encoding/binary"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
 	"strings"
 	"testing"
 	"time"
@@ -57,5 +59,37 @@ func TestPersistentSession_OfflineDelivery(t *testing.T) {
 	}
 	if h>>4 != 3 || !strings.Contains(string(got), topic) || !strings.Contains(string(got), "kept") {
 		t.Fatalf("reconnected: first packet %#x %q, want the kept PUBLISH", h, got)
+	}
+}
+
+// TestPersistentSession_NoPermsLeak: a persistent session's client that
+// reconnects again and again leaves one set of permissions, not one per
+// connection.
+func TestPersistentSession_NoPermsLeak(t *testing.T) {
+	b := startBroker(t, Options{Users: testUsers(t)})
+	entries := func() int {
+		n := 0
+		b.sess.m.Range(func(k, _ any) bool {
+			if k.(*mqtt.Client).ID == "again" {
+				n++
+			}
+			return true
+		})
+		return n
+	}
+	for i := range 5 {
+		c := rawDialSession(t, b.Addr(), "again", "esp1", "pw-esp1", false)
+		if _, err := c.c.Write([]byte{0xE0, 0}); err != nil { // DISCONNECT
+			t.Fatal(err)
+		}
+		c.c.Close()
+		// The hooks run after CONNACK: wait for them to settle at one.
+		deadline := time.Now().Add(5 * time.Second)
+		for n := entries(); n != 1; n = entries() {
+			if time.Now().After(deadline) {
+				t.Fatalf("after connection %d: %d permission entries for the session, want 1", i+1, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}
 }
