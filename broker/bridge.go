@@ -165,8 +165,11 @@ func (h *BridgeHook) offline() {
 }
 
 // OnPacketSent implements mqtt.Hook: it notes the offline status going out.
+// Only the offline payload counts: an "online" still on its way when the
+// broker closes must not stand in for it.
 func (h *BridgeHook) OnPacketSent(_ *mqtt.Client, pk packets.Packet, _ []byte) {
-	if h.closing.Load() && pk.FixedHeader.Type == packets.Publish && pk.TopicName == StatusTopic {
+	if h.closing.Load() && pk.FixedHeader.Type == packets.Publish && pk.TopicName == StatusTopic &&
+		string(pk.Payload) == "offline" {
 		select {
 		case h.offlineSent <- struct{}{}:
 		default:
