@@ -134,6 +134,14 @@ func connectOver(t *testing.T, conn net.Conn, user, pw, willTopic string) (*clie
 	ctx, cancel := context.WithTimeout(t.Context(), waitFor)
 	defer cancel()
 	cp := &paho.Connect{ClientID: "test-" + user + "-" + t.Name(), CleanStart: true, KeepAlive: 30}
+	if _, ok := conn.(*net.TCPConn); !ok {
+		// paho.golang v0.23.0 sends its first PINGREQ at once, from
+		// another goroutine, without a lock; it writes a packet in
+		// pieces, and over anything but a TCPConn (TLS, a websocket)
+		// each piece is its own Write, so the PINGREQ can land inside
+		// a PUBLISH. No keepalive, no pinger.
+		cp.KeepAlive = 0
+	}
 	if willTopic != "" {
 		cp.WillMessage = &paho.WillMessage{Topic: willTopic, Payload: []byte(`{"value":5}`), Retain: true, QoS: 1}
 	}

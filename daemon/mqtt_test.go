@@ -34,6 +34,11 @@ func mqttConnectOver(t *testing.T, conn net.Conn, user, pw string) (*paho.Client
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	cp := &paho.Connect{ClientID: "t-" + user, CleanStart: true, KeepAlive: 30}
+	if _, ok := conn.(*net.TCPConn); !ok {
+		// paho.golang v0.23.0's first PINGREQ can land inside a packet
+		// written over TLS (see connectOver in broker/broker_test.go).
+		cp.KeepAlive = 0
+	}
 	if user != "" {
 		cp.Username, cp.UsernameFlag, cp.Password, cp.PasswordFlag = user, true, []byte(pw), true
 	}
