@@ -84,6 +84,8 @@ type FlowHook struct {
 	dropped     atomic.Uint64
 	inflDropped atomic.Uint64
 
+	routes flowRoutes
+
 	mu      sync.Mutex
 	clients map[string]*flowClient
 	now     func() time.Time
@@ -113,7 +115,9 @@ func (h *FlowHook) ID() string { return "hearth-flow" }
 
 // Provides implements mqtt.Hook.
 func (h *FlowHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnPublish, mqtt.OnPublishDropped}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnPublish, mqtt.OnPublishDropped,
+		mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnDisconnect, mqtt.OnSessionEstablished,
+		mqtt.OnClientExpired}, []byte{b})
 }
 
 // Init implements mqtt.Hook; config is a *FlowOptions.
@@ -151,7 +155,7 @@ func (h *FlowHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 	if h.disabled || cl.Net.Inline || pk.Ignore {
 		return pk, nil
 	}
-	subs := h.srv.Topics.Subscribers(pk.TopicName)
+	subs := h.routes.get(pk.TopicName, h.srv.Topics.Subscribers)
 	if len(subs.Subscriptions) == 0 && len(subs.Shared) == 0 {
 		return pk, nil
 	}
