@@ -41,6 +41,9 @@ type AuthOptions struct {
 	Window      time.Duration
 	Now         func() time.Time // time.Now if nil
 	Failures    *atomic.Uint64   // counts failed and refused logins
+	// Server, when set, lets the hook refuse a client id that another
+	// user's session holds (see OnConnectAuthenticate).
+	Server *mqtt.Server
 }
 
 // AuthHook refuses anonymous clients and checks passwords with bcrypt.
@@ -127,6 +130,16 @@ func (h *AuthHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	if bcrypt.CompareHashAndPassword(hash, pk.Connect.Password) != nil || !ok {
 		h.fail(keys, name, addr, "bad user name or password")
 		return false
+	}
+	// mochi hands a session to whoever connects with its client id: its
+	// subscriptions and the messages queued for it, which were checked
+	// against its own user's permissions, not the newcomer's.
+	if srv := h.opts.Server; srv != nil {
+		if old, ok := srv.Clients.Get(cl.ID); ok && string(old.Properties.Username) != name {
+			h.Log.Warn("refused login: client id belongs to another user's session", "hook", h.ID(),
+				"user", name, "remote", addr, "client", cl.ID, "session_user", string(old.Properties.Username))
+			return false
+		}
 	}
 	perms, err := PermsFor(u)
 	if err != nil {

@@ -109,7 +109,7 @@ func New(opts Options) (*Broker, error) {
 	b.users, b.sess = opts.Users, sess
 	if err := b.srv.AddHook(new(AuthHook), AuthOptions{
 		Users: opts.Users, Sessions: sess, MaxFailures: opts.MaxFailures,
-		Window: opts.Window, Now: opts.Now, Failures: &b.failures,
+		Window: opts.Window, Now: opts.Now, Failures: &b.failures, Server: b.srv,
 	}); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}

@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"bufio"
 	"encoding/binary"
+	"net"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"strings"
@@ -92,4 +94,40 @@ func TestPersistentSession_NoPermsLeak(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
+}
+
+// TestPersistentSession_OtherUserRefused: a user cannot take over another
+// user's session, and with it the messages queued for it, by using its
+// client id; the owner still can.
+func TestPersistentSession_OtherUserRefused(t *testing.T) {
+	b := startBroker(t, Options{Users: testUsers(t)})
+	const id = "esp1-session"
+	owner := rawDialSession(t, b.Addr(), id, "esp1", "pw-esp1", false)
+	if _, err := owner.c.Write([]byte{0xE0, 0}); err != nil { // DISCONNECT: the session stays
+		t.Fatal(err)
+	}
+	owner.c.Close()
+
+	c, err := net.DialTimeout("tcp", b.Addr(), waitFor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	body := append(appendStr(nil, "MQTT"), 4, 0xC0) // 3.1.1, user, password, keep the session
+	body = binary.BigEndian.AppendUint16(body, 60)
+	body = appendStr(appendStr(appendStr(body, id), "esp2"), "pw-esp2")
+	if _, err := c.Write(appendPacket(nil, 0x10, body)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(waitFor))
+	rc := &rawConn{c: c, r: bufio.NewReader(c)}
+	h, ack, err := rc.readPacket()
+	if err != nil || h != 0x20 || len(ack) != 2 || ack[1] == 0 {
+		t.Fatalf("esp2 with esp1's client id: CONNACK %#x %x %v, want a refusal", h, ack, err)
+	}
+	if cl, ok := b.Server().Clients.Get(id); !ok || string(cl.Properties.Username) != "esp1" {
+		t.Fatal("esp1's session was taken over or lost")
+	}
+	// The owner comes back to its session.
+	rawDialSession(t, b.Addr(), id, "esp1", "pw-esp1", false)
 }
