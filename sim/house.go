@@ -159,9 +159,12 @@ func (h *House) Step(dt time.Duration) {
 // ends.
 func (h *House) Run(ctx context.Context) {
 	const tick = 100 * time.Millisecond
+	// Read the start before the ticker exists: a clock that moves between
+	// the two would otherwise be lost for good (with a fake clock, a test
+	// that advances as soon as the ticker is waiting saw no time pass).
+	last := h.clock.Now()
 	t := h.clock.NewTicker(tick)
 	defer t.Stop()
-	last := h.clock.Now()
 	for {
 		select {
 		case <-ctx.Done():
