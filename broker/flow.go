@@ -86,9 +86,10 @@ type FlowHook struct {
 
 	routes flowRoutes
 
-	mu      sync.Mutex
-	clients map[string]*flowClient
-	now     func() time.Time
+	mu       sync.Mutex
+	clients  map[string]*flowClient
+	retained map[*mqtt.Client]struct{} // subscribes whose retained messages may wait (flow_retained.go)
+	now      func() time.Time
 }
 
 // What a flowClient counts and logs.
@@ -117,7 +118,7 @@ func (h *FlowHook) ID() string { return "hearth-flow" }
 func (h *FlowHook) Provides(b byte) bool {
 	return bytes.Contains([]byte{mqtt.OnPublish, mqtt.OnPublishDropped,
 		mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnDisconnect, mqtt.OnSessionEstablished,
-		mqtt.OnClientExpired}, []byte{b})
+		mqtt.OnClientExpired, mqtt.OnRetainPublished}, []byte{b})
 }
 
 // Init implements mqtt.Hook; config is a *FlowOptions.
@@ -140,6 +141,7 @@ func (h *FlowHook) Init(config any) error {
 		h.log = slog.Default()
 	}
 	h.clients = make(map[string]*flowClient)
+	h.retained = make(map[*mqtt.Client]struct{})
 	h.now = time.Now
 	return nil
 }
@@ -160,12 +162,9 @@ func (h *FlowHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 		return pk, nil
 	}
 	caps := h.srv.Options.Capabilities
-	queueHigh := int(float64(caps.MaximumClientWritesPending) * h.highWater)
+	queueHigh := h.queueHigh()
 	inflightMax := int(caps.MaximumInflight)
 	inflightHigh := int(float64(inflightMax) * h.highWater)
-	if queueHigh < 1 {
-		queueHigh = 1
-	}
 	if inflightHigh < 1 {
 		inflightHigh = 1
 	}
@@ -241,6 +240,11 @@ func (h *FlowHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 		h.waits.Add(1)
 	}
 	return pk, nil
+}
+
+// queueHigh is the write-queue length above which a client is backed up.
+func (h *FlowHook) queueHigh() int {
+	return max(1, int(float64(h.srv.Options.Capabilities.MaximumClientWritesPending)*h.highWater))
 }
 
 // OnPublishDropped counts a message mochi dropped at cl's full write queue.

@@ -60,14 +60,21 @@ func (r *flowRoutes) changed() { r.gen.Add(1) }
 
 // The hook events that change who subscribes to what.
 
-// OnSubscribed implements mqtt.Hook.
-func (h *FlowHook) OnSubscribed(*mqtt.Client, packets.Packet, []byte) { h.routes.changed() }
+// OnSubscribed implements mqtt.Hook. Mochi sends the subscription's
+// retained messages next, on the same goroutine (see OnRetainPublished).
+func (h *FlowHook) OnSubscribed(cl *mqtt.Client, _ packets.Packet, _ []byte) {
+	h.routes.changed()
+	h.retainedStart(cl)
+}
 
 // OnUnsubscribed implements mqtt.Hook.
 func (h *FlowHook) OnUnsubscribed(*mqtt.Client, packets.Packet) { h.routes.changed() }
 
 // OnDisconnect implements mqtt.Hook.
-func (h *FlowHook) OnDisconnect(*mqtt.Client, error, bool) { h.routes.changed() }
+func (h *FlowHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	h.routes.changed()
+	h.retainedEnd(cl)
+}
 
 // OnSessionEstablished implements mqtt.Hook: a taken-over session's
 // subscriptions move to the new client.
