@@ -19,6 +19,9 @@ import (
 // DefaultAddr is where a fresh install listens: loopback only.
 const DefaultAddr = "127.0.0.1:1883"
 
+// ClientQueue is the length of each client's write queue.
+const ClientQueue = 1024
+
 // Options configure a Broker.
 type Options struct {
 	Addr   string       // TCP listen address; DefaultAddr if empty
@@ -105,6 +108,13 @@ func New(opts Options) (*Broker, error) {
 		ClientNetWriteBufferSize: 16 << 10,
 		ClientNetReadBufferSize:  1 << 10,
 	})
+	// Mochi makes every client's write queue, a channel, with room for
+	// this many messages up front: 8 B each, 64 KiB a client at its
+	// default of 8192, most of an idle client's memory. Flow control
+	// keeps a subscriber's queue near half of it and the retained
+	// messages of a subscribe wait for it, so a short queue costs a
+	// backed-up subscriber nothing but earlier pacing.
+	b.srv.Options.Capabilities.MaximumClientWritesPending = ClientQueue
 	sess := new(Sessions)
 	b.users, b.sess = opts.Users, sess
 	if err := b.srv.AddHook(new(AuthHook), AuthOptions{

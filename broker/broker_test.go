@@ -56,7 +56,7 @@ func (a *auditLog) all() []hub.AuditRecord {
 	return append([]hub.AuditRecord(nil), a.recs...)
 }
 
-func hash(t *testing.T, pw string) []byte {
+func hash(t testing.TB, pw string) []byte {
 	t.Helper()
 	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
 	if err != nil {
@@ -65,7 +65,7 @@ func hash(t *testing.T, pw string) []byte {
 	return h
 }
 
-func testUsers(t *testing.T) *MemUsers {
+func testUsers(t testing.TB) *MemUsers {
 	u := new(MemUsers)
 	u.Put(User{Name: "esp1", Hash: hash(t, "pw-esp1")})
 	u.Put(User{Name: "esp2", Hash: hash(t, "pw-esp2"), Role: RoleDevice})
@@ -73,7 +73,7 @@ func testUsers(t *testing.T) *MemUsers {
 	return u
 }
 
-func startBroker(t *testing.T, opts Options) *Broker {
+func startBroker(t testing.TB, opts Options) *Broker {
 	t.Helper()
 	opts.Addr = "127.0.0.1:0"
 	if opts.Logger == nil {

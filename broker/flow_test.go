@@ -114,8 +114,8 @@ type burstResult struct {
 // reading at about rate msg/s, and counts unique deliveries and
 // duplicates. The raw reader here is faster than any real consumer, and
 // loopback's socket buffers hold tens of thousands of small messages: a
-// fast subscriber never falls 8192 messages (mochi's queue and in-flight
-// limits) behind, so it is paced, and the socket buffers at both ends of
+// fast subscriber never falls a whole queue (ClientQueue) or in-flight
+// store (mochi's 8192) behind, so it is paced, and the socket buffers at both ends of
 // its connection are kept small.
 func fanInBurst(t *testing.T, b *Broker, qos byte, n, m, rate int) burstResult {
 	t.Helper()
@@ -299,8 +299,8 @@ func TestFlowFanInBurst(t *testing.T) {
 		n, m, rate int
 	}{
 		// Without flow control mochi loses messages here: QoS 1 at the
-		// in-flight limit (8192), QoS 0 once the write queue (8192) is
-		// full; about half of them on this kind of machine
+		// in-flight limit (8192), QoS 0 once the write queue (ClientQueue)
+		// is full; about half of them on this kind of machine
 		// (../shared/reference/broker-baseline.md). The broker New builds
 		// always has the hook, so that loss is not reproduced here.
 		{qos: 1, n: 8, m: 4000, rate: 12000},
