@@ -3,7 +3,6 @@ package broker
 import (
 	"encoding/binary"
 	"fmt"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,8 +11,8 @@ import (
 
 // retainedSubscriber stores n retained messages of 512 B under
 // devices/esp1/r/, then subscribes to them with a client whose socket
-// buffers are small, as on a LAN, so the write queue, not the kernel,
-// holds the backlog. The subscriber has not read anything yet.
+// buffers are small (smallSocketBuffers). The subscriber has not read
+// anything yet.
 func retainedSubscriber(t *testing.T, b *Broker, n int) *rawConn {
 	t.Helper()
 	payload := strings.Repeat("r", 512)
@@ -39,16 +38,7 @@ func retainedSubscriber(t *testing.T, b *Broker, n int) *rawConn {
 	}
 
 	sub := rawDial(t, b, "retained-sub", "esp1", "pw-esp1")
-	// 64 KiB: on loopback, whose segments are up to 64 KiB, smaller
-	// buffers stall TCP itself.
-	if err := sub.c.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
-		t.Fatal(err)
-	}
-	if cl, ok := b.Server().Clients.Get("retained-sub"); !ok {
-		t.Fatal("subscriber not found")
-	} else if err := cl.Net.Conn.(*net.TCPConn).SetWriteBuffer(64 << 10); err != nil {
-		t.Fatal(err)
-	}
+	smallSocketBuffers(t, b, sub, "retained-sub")
 	body := append(appendStr(binary.BigEndian.AppendUint16(nil, 1), "devices/esp1/r/#"), 0)
 	if _, err := sub.c.Write(appendPacket(nil, 0x82, body)); err != nil {
 		t.Fatal(err)

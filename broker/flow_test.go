@@ -103,6 +103,25 @@ func rawDialSession(t *testing.T, addr, id, user, pw string, clean bool) *rawCon
 	return rc
 }
 
+// smallSocketBuffers gives both ends of subscriber id's connection 64 KiB
+// socket buffers: loopback's autotuned ones hold tens of thousands of
+// small messages, more than a LAN link would, so the broker's queue, not
+// the kernel, holds a backlog. Smaller ones stall loopback's TCP itself,
+// whose segments are up to 64 KiB.
+func smallSocketBuffers(t *testing.T, b *Broker, rc *rawConn, id string) {
+	t.Helper()
+	if err := rc.c.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	cl, ok := b.Server().Clients.Get(id)
+	if !ok {
+		t.Fatalf("client %s not found", id)
+	}
+	if err := cl.Net.Conn.(*net.TCPConn).SetWriteBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // burstResult is what the subscriber saw.
 type burstResult struct {
 	unique, dups, lost int
@@ -122,18 +141,7 @@ func fanInBurst(t *testing.T, b *Broker, qos byte, n, m, rate int) burstResult {
 	const topic = "hearth/flow/burst/set"
 	subID := "flow-sub-" + t.Name()
 	sub := rawDial(t, b, subID, "ha", "pw-ha")
-	// Small socket buffers at both ends: loopback's autotuned buffers hold
-	// tens of thousands of small messages, more than a LAN link would.
-	if err := sub.c.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
-		t.Fatal(err)
-	}
-	if cl, ok := b.Server().Clients.Get(subID); !ok {
-		t.Fatal("subscriber not found")
-	} else if tc, ok := cl.Net.Conn.(*net.TCPConn); ok {
-		if err := tc.SetWriteBuffer(64 << 10); err != nil {
-			t.Fatal(err)
-		}
-	}
+	smallSocketBuffers(t, b, sub, subID)
 	body := binary.BigEndian.AppendUint16(nil, 1)
 	body = append(appendStr(body, topic), qos)
 	if _, err := sub.c.Write(appendPacket(nil, 0x82, body)); err != nil {

@@ -18,8 +18,6 @@ import (
 func BenchmarkBroker_IdleClientMemory(b *testing.B) {
 	const idleClients = 200
 	br := startBroker(b, Options{Users: testUsers(b)})
-	connect := appendStr(nil, "MQTT")
-	connect = append(connect, 4, 0xC2, 0, 60) // 3.1.1; user, password, clean; keepalive 60 s
 	base := br.Server().Clients.Len() // the inline client
 	var stack, heap float64
 	for range b.N {
@@ -36,8 +34,7 @@ func BenchmarkBroker_IdleClientMemory(b *testing.B) {
 				b.Fatal(err)
 			}
 			conns[i] = c
-			body := appendStr(appendStr(appendStr(connect, fmt.Sprintf("idle-%d", i)), "esp1"), "pw-esp1")
-			if _, err := c.Write(appendPacket(nil, 0x10, body)); err != nil {
+			if _, err := c.Write(connectPacket(fmt.Sprintf("idle-%d", i), "esp1", "pw-esp1", 4)); err != nil {
 				b.Fatal(err)
 			}
 			ack := make([]byte, 4)

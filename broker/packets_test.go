@@ -36,13 +36,7 @@ func rawConnect(t *testing.T, addr, id, user, pw string, version byte) (*rawConn
 	t.Helper()
 	rc := rawOpen(t, addr)
 	c := rc.c
-	body := appendStr(nil, "MQTT")
-	body = append(body, version, 0xC2, 0, 60) // user, password, clean; keepalive 60 s
-	if version == 5 {
-		body = append(body, 0) // no properties
-	}
-	body = appendStr(appendStr(appendStr(body, id), user), pw)
-	if _, err := c.Write(appendPacket(nil, 0x10, body)); err != nil {
+	if _, err := c.Write(connectPacket(id, user, pw, version)); err != nil {
 		t.Fatal(err)
 	}
 	_ = c.SetReadDeadline(time.Now().Add(waitFor))
@@ -52,6 +46,18 @@ func rawConnect(t *testing.T, addr, id, user, pw string, version byte) (*rawConn
 	}
 	_ = c.SetReadDeadline(time.Time{})
 	return rc, ack
+}
+
+// connectPacket is a clean-session CONNECT with a user and password,
+// MQTT 3.1.1 (version 4) or 5.
+func connectPacket(id, user, pw string, version byte) []byte {
+	body := appendStr(nil, "MQTT")
+	body = append(body, version, 0xC2, 0, 60) // user, password, clean; keepalive 60 s
+	if version == 5 {
+		body = append(body, 0) // no properties
+	}
+	body = appendStr(appendStr(appendStr(body, id), user), pw)
+	return appendPacket(nil, 0x10, body)
 }
 
 // rawOpen is a TCP connection to addr that has sent nothing yet.
